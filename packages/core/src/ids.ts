@@ -1,0 +1,40 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+
+/**
+ * A UUIDv7 (RFC 9562): 48-bit millisecond timestamp then random bits, so ids sort by creation time —
+ * useful as cursor tiebreakers and for index locality.
+ */
+export function newId(nowMs: number = Date.now()): string {
+  const bytes = randomBytes(16);
+  let ts = BigInt(nowMs);
+  for (let i = 5; i >= 0; i--) {
+    bytes[i] = Number(ts & 0xffn);
+    ts >>= 8n;
+  }
+  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x70;
+  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** A W3C trace-context trace id: 32 lowercase hex characters, never all zero. */
+export function newTraceId(): string {
+  return randomUUID().replaceAll('-', '');
+}
+
+/** Millisecond timestamp embedded in a newId() value, or undefined for other ids. */
+export function idTimestamp(id: string): number | undefined {
+  const m = /^([0-9a-f]{8})-([0-9a-f]{4})-7/.exec(id);
+  if (m === null) return undefined;
+  return Number.parseInt(`${m[1] ?? ''}${m[2] ?? ''}`, 16);
+}
+
+const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._:@#\-[\]]{0,199}$/;
+
+/**
+ * True for ids we accept from callers (job ids, run ids, tenant ids): 1-200 characters, no whitespace,
+ * no slashes, no NATS wildcards, starting with a letter or digit.
+ */
+export function isSafeId(id: string): boolean {
+  return SAFE_ID.test(id);
+}

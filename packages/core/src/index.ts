@@ -1,0 +1,83 @@
+// @cordum/core: shared building blocks. Depends on @cordum/protocol only.
+export {
+  type CordumErrorOptions,
+  CordumError,
+  ConflictError,
+  DeniedError,
+  ERROR_CATALOGUE,
+  type ErrorCodeName,
+  type ErrorDetails,
+  type ErrorKind,
+  InvalidError,
+  NotFoundError,
+  RetryableError,
+  TerminalError,
+  isCordumError,
+  isRetryable,
+  toError,
+} from './errors.js';
+export { type Clock, type ManualClock, createManualClock, systemClock } from './clock.js';
+export { idTimestamp, isSafeId, newId, newTraceId } from './ids.js';
+export { type BackoffOptions, backoffDelay } from './backoff.js';
+export {
+  type JsonPrimitive,
+  type JsonValue,
+  canonicalJson,
+  deepFreeze,
+  hashJson,
+  isPlainObject,
+  sha256Hex,
+} from './canonical-json.js';
+export { jsonMergePatch } from './json-merge.js';
+export {
+  CONFIG_SCOPES,
+  type ConfigLayer,
+  type ConfigScope,
+  type EffectiveConfig,
+  isConfigScope,
+  mergeEffectiveConfig,
+} from './effective-config.js';
+export {
+  type ConfigField,
+  type ConfigOf,
+  type ConfigProblem,
+  type ConfigRow,
+  type ConfigSpec,
+  type EnvSource,
+  describeConfig,
+  env,
+  formatDuration,
+  loadConfig,
+  parseDuration,
+} from './config-loader.js';
+export {
+  type LogContext,
+  type LogFields,
+  type LogFn,
+  type LogRecord,
+  type Logger,
+  type LoggerOptions,
+  contextFields,
+  createLogger,
+  createMemoryLogger,
+  createSilentLogger,
+  withContext,
+} from './logger.js';
+export {
+  type Counter,
+  type Gauge,
+  type Histogram,
+  LATENCY_BUCKETS,
+  type Metrics,
+  type MetricsOptions,
+  type Registry,
+  createMetrics,
+} from './metrics.js';
+export {
+  type PdpCallOptions,
+  type PolicyDecisionPoint,
+  type StaticPdp,
+  type StaticPdpOptions,
+  type StaticRule,
+  createStaticPdp,
+} from './pdp.js';
