@@ -38,3 +38,10 @@ const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._:@#\-[\]]{0,199}$/;
 export function isSafeId(id: string): boolean {
   return SAFE_ID.test(id);
 }
+
+const TENANT_ID = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/;
+
+/** Tenant ids appear inside store keys and subjects: 1-64 of [A-Za-z0-9._-], no colon, no slash. */
+export function isSafeTenantId(tenant: string): boolean {
+  return TENANT_ID.test(tenant);
+}

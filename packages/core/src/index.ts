@@ -17,7 +17,7 @@ export {
   toError,
 } from './errors.js';
 export { type Clock, type ManualClock, createManualClock, systemClock } from './clock.js';
-export { idTimestamp, isSafeId, newId, newTraceId } from './ids.js';
+export { idTimestamp, isSafeId, isSafeTenantId, newId, newTraceId } from './ids.js';
 export { type BackoffOptions, backoffDelay } from './backoff.js';
 export {
   type JsonPrimitive,

@@ -1,0 +1,152 @@
+import type { JsonValue } from '@cordum/core';
+import type { JobState, WaitReason } from '@cordum/protocol';
+import type { Page, PageQuery } from './common.js';
+
+/**
+ * A job as the control plane tracks it. The store is the source of truth: a job exists here (PENDING)
+ * before its submit is published, and every state change is a compare-and-set on this record.
+ */
+export type JobRecord = {
+  readonly id: string;
+  readonly tenant: string;
+  readonly topic: string;
+  readonly traceId: string;
+  readonly state: JobState;
+  /** Increments on every successful write; expectedVersion CAS uses it. Starts at 1. */
+  readonly version: number;
+  /** Dispatch attempts started (incremented by a write with incrementAttempts). */
+  readonly attempts: number;
+  /** Store-clock milliseconds. */
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** Why a non-terminal job is not moving, or null. */
+  readonly waitReason: WaitReason | null;
+  /** When the scheduler should look at the job again (backoff, throttle, kernel outage). Indexed. */
+  readonly dueAt: number | null;
+  /** When the current attempt's lease runs out. Indexed. */
+  readonly leaseExpiresAt: number | null;
+  /** Budget deadline: past it the job times out without retry. Indexed. */
+  readonly deadlineAt: number | null;
+  readonly workerId: string | null;
+  readonly resultPtr: string | null;
+  readonly errorCode: string | null;
+  readonly errorMessage: string | null;
+  readonly labels: Readonly<Record<string, string>>;
+  /** Service-owned attributes (request, policy decision, approval, …); top-level keys are merge-patched. */
+  readonly data: Readonly<Record<string, JsonValue>>;
+};
+
+export type NewJob = {
+  id: string;
+  tenant: string;
+  topic: string;
+  traceId?: string;
+  /** PENDING (default), or a terminal state to record a job rejected at intake. */
+  state?: JobState;
+  labels?: Record<string, string>;
+  data?: Record<string, JsonValue>;
+  dueAt?: number | null;
+  deadlineAt?: number | null;
+  waitReason?: WaitReason | null;
+  /** Recorded on the creation event. */
+  actor?: string;
+  reason?: string;
+};
+
+/** Fields a write may change. Omitted fields stay; null clears a nullable field. */
+export type JobPatch = {
+  waitReason?: WaitReason | null;
+  dueAt?: number | null;
+  leaseExpiresAt?: number | null;
+  deadlineAt?: number | null;
+  workerId?: string | null;
+  resultPtr?: string | null;
+  errorCode?: string | null;
+  errorMessage?: string | null;
+  /** Merged into the labels; a null value removes that label. */
+  labels?: Record<string, string | null>;
+  /** Merged into data by top-level key; null removes the key. */
+  data?: Record<string, JsonValue | null>;
+  /** attempts += 1 as part of this write. */
+  incrementAttempts?: boolean;
+};
+
+export type TransitionRequest = {
+  /** The state(s) the caller believes the job is in; the write happens only if it still is. */
+  from: JobState | readonly JobState[];
+  /** Target state; may equal the current state (a patch without a state change). */
+  to: JobState;
+  /** Also require this version (stricter CAS, e.g. an approval bound to what the approver saw). */
+  expectedVersion?: number;
+  patch?: JobPatch;
+  /** Who made the change (service or principal id), recorded on the event. */
+  actor: string;
+  reason?: string;
+};
+
+export type JobEvent = {
+  /** Store-clock milliseconds. */
+  at: number;
+  /** null for the creation event. */
+  from: JobState | null;
+  to: JobState;
+  actor: string;
+  reason: string;
+  attempt: number;
+  version: number;
+};
+
+export type JobQuery = PageQuery & {
+  tenant: string;
+  state?: JobState;
+  topic?: string;
+  /** createdAt bounds, milliseconds, inclusive. */
+  createdAfter?: number;
+  createdBefore?: number;
+};
+
+/** The global time indexes the scheduler polls. */
+export type JobTimer = 'due' | 'lease' | 'deadline';
+
+export type DueJob = { id: string; tenant: string; at: number };
+
+export type JobStore = {
+  /**
+   * Creates the job and its creation event. Throws ConflictError(already_exists) if the id exists, in any
+   * tenant. Throws InvalidError for a bad id/tenant/topic or an initial state other than PENDING or terminal.
+   */
+  create(job: NewJob): Promise<JobRecord>;
+
+  /** The job, or undefined. Tenant checks are the caller's: compare record.tenant. */
+  get(id: string): Promise<JobRecord | undefined>;
+
+  /**
+   * Compare-and-set: applies `to` and the patch only if the current state is one of `from` (and the version
+   * is expectedVersion when given), atomically with every index it touches and one appended event when the
+   * state changes. Exactly one of any number of concurrent conflicting writers wins.
+   * Throws NotFoundError; ConflictError(state_conflict) with details {current_state, current_version} when
+   * the CAS fails; InvalidError(invalid_transition) when the state machine forbids from → to.
+   */
+  transition(id: string, request: TransitionRequest): Promise<JobRecord>;
+
+  /** State-change events, oldest first (at most the newest `limit`, default 1000). */
+  events(id: string, options?: { limit?: number }): Promise<JobEvent[]>;
+
+  /** Jobs of one tenant, newest created first, optionally filtered; cursor-paginated. */
+  list(query: JobQuery): Promise<Page<JobRecord>>;
+
+  /**
+   * Jobs of every tenant whose timer is at or before `before` (default: the store clock now), earliest
+   * first. A job leaves an index when its timer is cleared (null) or it reaches a terminal state.
+   */
+  listTimers(timer: JobTimer, options?: { before?: number; limit?: number }): Promise<DueJob[]>;
+
+  /** Non-terminal jobs of a tenant (quotas). */
+  countActive(tenant: string): Promise<number>;
+
+  /** Number of jobs per state, for one tenant or (without tenant) all. */
+  countByState(tenant?: string): Promise<Record<JobState, number>>;
+
+  /** The store's clock in milliseconds (Redis TIME for the Redis adapter): compare due times with this. */
+  now(): Promise<number>;
+};

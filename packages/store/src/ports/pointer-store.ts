@@ -1,0 +1,42 @@
+/** A stored payload behind a pointer. */
+export type Payload = {
+  readonly pointer: string;
+  readonly bytes: Uint8Array;
+  readonly contentType: string;
+  /** Tenant that wrote it; the gateway refuses reads across tenants. */
+  readonly tenant: string;
+  readonly createdAt: number;
+  /** Store-clock ms when it expires, or null for no expiry. */
+  readonly expiresAt: number | null;
+};
+
+export type PutPayload = {
+  tenant: string;
+  bytes: Uint8Array | string;
+  /** Default application/json. */
+  contentType?: string;
+  /** Time to live; omitted means the adapter default (REDIS_DATA_TTL, 24 h). */
+  ttlMs?: number;
+};
+
+/**
+ * Job inputs and outputs behind pointers: `redis://ctx:<job>` (write-once input) and `redis://res:<job>`
+ * (output). get() also resolves foreign redis:// pointers (e.g. `redis://ctx/<id>`) as the literal key
+ * after the scheme, inside the store's key prefix.
+ */
+export type PointerStore = {
+  /**
+   * Writes a job's input and returns its pointer. Write-once: writing different bytes for the same job
+   * throws ConflictError(already_exists); writing identical bytes again returns the same pointer.
+   */
+  putContext(jobId: string, payload: PutPayload): Promise<string>;
+  /** Writes (or replaces) a job's output and returns its pointer. */
+  putResult(jobId: string, payload: PutPayload): Promise<string>;
+  /** The payload, or undefined when missing or expired. */
+  get(pointer: string): Promise<Payload | undefined>;
+  /** Like get, but throws NotFoundError(input_expired) naming the pointer. */
+  require(pointer: string): Promise<Payload>;
+  /** Makes the payload live at least until `untilMs` (store clock); false when it no longer exists. */
+  extend(pointer: string, untilMs: number): Promise<boolean>;
+  delete(pointer: string): Promise<boolean>;
+};

@@ -1,0 +1,34 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { mapRedisError } from './errors.js';
+
+// Lua scripts live in packages/store/lua/<name>.lua (shipped with the package). Each file starts with a
+// header listing its KEYS and ARGV. Scripts run by EVALSHA, loading themselves on NOSCRIPT.
+
+const LUA_DIR = new URL('../../lua/', import.meta.url);
+
+export type RedisScript = {
+  readonly name: string;
+  run(client: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
+};
+
+export function loadScript(name: string): RedisScript {
+  const source = readFileSync(new URL(`${name}.lua`, LUA_DIR), 'utf8');
+  const sha = createHash('sha1').update(source).digest('hex');
+  return {
+    name,
+    async run(client, keys, args) {
+      try {
+        try {
+          return await client.evalsha(sha, keys.length, ...keys, ...args);
+        } catch (err) {
+          if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+          return await client.eval(source, keys.length, ...keys, ...args);
+        }
+      } catch (err) {
+        throw mapRedisError(err, `script ${name}`);
+      }
+    },
+  };
+}
