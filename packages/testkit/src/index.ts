@@ -14,3 +14,12 @@ export {
   redisFactory,
   uniquePrefix,
 } from './contracts/fixture.js';
+export { runJobStoreContract } from './contracts/job-store.js';
+export { runPointerStoreContract } from './contracts/pointer-store.js';
+export { runConfigStoreContract } from './contracts/config-store.js';
+export { runLockStoreContract } from './contracts/lock-store.js';
+export { runArtifactStoreContract } from './contracts/artifact-store.js';
+export { runDlqStoreContract } from './contracts/dlq-store.js';
+export { runIdempotencyStoreContract } from './contracts/idempotency-store.js';
+export { runSchemaStoreContract } from './contracts/schema-store.js';
+export { runAuditLogContract } from './contracts/audit-log.js';
