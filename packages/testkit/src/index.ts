@@ -23,3 +23,4 @@ export { runDlqStoreContract } from './contracts/dlq-store.js';
 export { runIdempotencyStoreContract } from './contracts/idempotency-store.js';
 export { runSchemaStoreContract } from './contracts/schema-store.js';
 export { runAuditLogContract } from './contracts/audit-log.js';
+export { type BusFactory, type BusFixture, eventually, runBusContract } from './contracts/bus.js';
