@@ -48,3 +48,19 @@ describe('createLimiter', () => {
     expect(() => createLimiter(0)).toThrow(RangeError);
   });
 });
+
+describe('Deque', () => {
+  it('keeps FIFO order through growth, with front insertion', async () => {
+    const { Deque } = await import('./deque.js');
+    const d = new Deque<number>();
+    for (let i = 0; i < 100; i++) d.push(i);
+    for (let i = 0; i < 50; i++) expect(d.shift()).toBe(i);
+    d.unshift(-1);
+    for (let i = 100; i < 200; i++) d.push(i);
+    expect(d.length).toBe(151);
+    expect(d.shift()).toBe(-1);
+    for (let i = 50; i < 200; i++) expect(d.shift()).toBe(i);
+    expect(d.shift()).toBeUndefined();
+    expect(d.length).toBe(0);
+  });
+});

@@ -7,10 +7,14 @@ export type Limiter = {
   readonly active: number;
 };
 
+const noop = (): void => undefined;
+
 export function createLimiter(size: number): Limiter {
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`limiter size must be a positive integer, got ${size}`);
   let active = 0;
-  const waiters: (() => void)[] = [];
+  // FIFO of waiters with a moving head: Array#shift is O(n) and made bursts quadratic.
+  let waiters: (() => void)[] = [];
+  let head = 0;
   let idleWaiters: (() => void)[] = [];
   return {
     get active() {
@@ -24,9 +28,14 @@ export function createLimiter(size: number): Limiter {
       return new Promise<void>((resolve) => waiters.push(resolve));
     },
     release() {
-      const next = waiters.shift();
-      if (next !== undefined) {
-        next();
+      if (head < waiters.length) {
+        const next = waiters[head];
+        waiters[head++] = noop;
+        if (head > 1024 && head * 2 > waiters.length) {
+          waiters = waiters.slice(head);
+          head = 0;
+        }
+        next?.();
         return;
       }
       active--;

@@ -1,5 +1,6 @@
 import { type Logger, type Metrics, RetryableError, createSilentLogger } from '@cordum/core';
 import { DURABLE_SUBJECTS } from '@cordum/protocol';
+import { Deque } from '../deque.js';
 import { type Limiter, createLimiter } from '../limiter.js';
 import {
   type Bus,
@@ -91,7 +92,7 @@ type Member = {
 type Consumer = {
   queue: string;
   subject: string;
-  backlog: Pending[];
+  backlog: Deque<Pending>;
   inflight: Map<number, Inflight>;
   members: Member[];
   next: number;
@@ -329,7 +330,7 @@ export function createMemoryBroker(options: MemoryBusOptions = {}): MemoryBroker
       const key = consumerKey(queue, subject);
       let consumer = consumers.get(key);
       if (consumer === undefined) {
-        consumer = { queue, subject, backlog: [], inflight: new Map(), members: [], next: 0 };
+        consumer = { queue, subject, backlog: new Deque<Pending>(), inflight: new Map(), members: [], next: 0 };
         consumers.set(key, consumer);
       }
       const member: Member = { client, handler, concurrency: opts.concurrency ?? 64, running: 0, active: true };

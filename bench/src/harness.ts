@@ -1,0 +1,61 @@
+import { performance } from 'node:perf_hooks';
+
+export type BenchResult = {
+  name: string;
+  ops: number;
+  seconds: number;
+  ops_per_sec: number;
+  /** Per-operation latency percentiles in milliseconds, when measured. */
+  p50_ms?: number;
+  p99_ms?: number;
+  notes?: string;
+};
+
+/** Prints one result as a JSON line (the only thing benchmarks write to stdout). */
+export function report(result: BenchResult): void {
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+/** Runs fn `ops` times in a tight loop after a warm-up, reporting throughput. */
+export function measureSync(name: string, ops: number, fn: (i: number) => void): BenchResult {
+  for (let i = 0; i < Math.min(1000, ops); i++) fn(i);
+  const start = performance.now();
+  for (let i = 0; i < ops; i++) fn(i);
+  const seconds = (performance.now() - start) / 1000;
+  return { name, ops, seconds: round(seconds), ops_per_sec: Math.round(ops / seconds) };
+}
+
+/** Runs `ops` async operations with `concurrency` in flight, reporting throughput and latency percentiles. */
+export async function measureAsync(
+  name: string,
+  ops: number,
+  concurrency: number,
+  fn: (i: number) => Promise<void>,
+): Promise<BenchResult> {
+  const latencies = new Float64Array(ops);
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < ops; i = next++) {
+        const t0 = performance.now();
+        await fn(i);
+        latencies[i] = performance.now() - t0;
+      }
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  const sorted = Array.from(latencies).sort((a, b) => a - b);
+  return {
+    name,
+    ops,
+    seconds: round(seconds),
+    ops_per_sec: Math.round(ops / seconds),
+    p50_ms: round(sorted[Math.floor(ops * 0.5)] ?? 0),
+    p99_ms: round(sorted[Math.floor(ops * 0.99)] ?? 0),
+  };
+}
+
+export function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}

@@ -1,0 +1,26 @@
+// Runs every benchmark and prints one JSON line per measurement. `npm run bench` from the repo root.
+// Needs redis-server and nats-server on PATH (the test kit starts its own on free ports).
+import { busBenchmarks } from './bus.bench.js';
+import { report } from './harness.js';
+import { protocolBenchmarks } from './protocol.bench.js';
+
+const only = process.argv[2];
+
+async function main(): Promise<void> {
+  const suites: Record<string, () => Promise<unknown[]> | unknown[]> = {
+    protocol: protocolBenchmarks,
+    bus: busBenchmarks,
+  };
+  for (const [name, run] of Object.entries(suites)) {
+    if (only !== undefined && only !== name) continue;
+    for (const result of await run()) report(result as Parameters<typeof report>[0]);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
