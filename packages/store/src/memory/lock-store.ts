@@ -1,8 +1,176 @@
-import { TerminalError } from '@cordum/core';
-import type { LockStore } from '../ports/lock-store.js';
+import { ConflictError, InvalidError, NotFoundError, isSafeTenantId, toError } from '@cordum/core';
+import type { LockInfo, LockKey, LockMode, LockStore } from '../ports/lock-store.js';
 import type { MemoryStoreContext } from './context.js';
 
-// STUB: replaced by the real adapter.
-export function createMemoryLockStore(_ctx: MemoryStoreContext): LockStore {
-  throw new TerminalError('createMemoryLockStore is not implemented yet');
+// Mirrors the Redis adapter and its scripts (packages/store/lua/lock-*.lua), rule for rule:
+//   free lock                       -> taken in the requested mode
+//   exclusive held by the owner     -> re-entrant (count + 1), whatever mode is asked: an exclusive holder
+//                                      asking for shared keeps its exclusive hold, which already covers it
+//   shared, shared requested        -> the owner joins or re-enters
+//   shared, exclusive requested     -> allowed only for the sole shared owner (upgrade; the whole hold
+//                                      becomes exclusive until the owner releases it completely)
+//   anything else                   -> ConflictError(lock_held)
+// Owners whose expiry has passed (store clock) are dropped before every decision. Each method decides
+// synchronously, so concurrent callers are serialised by the event loop.
+
+const DEFAULT_TTL_MS = 30_000;
+const MAX_TTL_MS = 365 * 86_400_000;
+const MAX_RESOURCE_LENGTH = 512;
+const MAX_OWNER_LENGTH = 256;
+
+type Hold = { count: number; expiresAt: number };
+type Lock = { mode: LockMode; owners: Map<string, Hold> };
+
+export function createMemoryLockStore(ctx: MemoryStoreContext): LockStore {
+  const locks = new Map<string, Lock>();
+
+  /** The lock with only live owners (alive while now < expiresAt); removed when none is left. */
+  const live = (key: string): Lock | undefined => {
+    const lock = locks.get(key);
+    if (lock === undefined) return undefined;
+    const now = ctx.clock.now();
+    for (const [owner, hold] of lock.owners) if (hold.expiresAt <= now) lock.owners.delete(owner);
+    if (lock.owners.size === 0) {
+      locks.delete(key);
+      return undefined;
+    }
+    return lock;
+  };
+
+  return {
+    acquire: (request) =>
+      attempt(() => {
+        const key = keyOf(request.tenant, request.resource);
+        checkOwner(request.owner);
+        const want = checkMode(request.mode);
+        const ttlMs = checkTtl(request.ttlMs);
+        const now = ctx.clock.now();
+        let lock = live(key);
+        if (lock === undefined) {
+          lock = { mode: want, owners: new Map() };
+        } else {
+          const mine = lock.owners.has(request.owner);
+          let ok: boolean;
+          if (lock.mode === 'exclusive') ok = mine;
+          else if (want === 'shared') ok = true;
+          else ok = mine && lock.owners.size === 1;
+          if (!ok) throw lockHeld(request.resource, lock);
+          if (want === 'exclusive') lock.mode = 'exclusive';
+        }
+        const hold = lock.owners.get(request.owner) ?? { count: 0, expiresAt: 0 };
+        lock.owners.set(request.owner, { count: hold.count + 1, expiresAt: Math.max(hold.expiresAt, now + ttlMs) });
+        locks.set(key, lock);
+        return info(request, lock);
+      }),
+    release: (lockKey) =>
+      attempt(() => {
+        const key = keyOf(lockKey.tenant, lockKey.resource);
+        checkOwner(lockKey.owner);
+        const lock = live(key);
+        const hold = lock?.owners.get(lockKey.owner);
+        if (lock === undefined || hold === undefined) throw notHeld(lockKey);
+        if (hold.count <= 1) lock.owners.delete(lockKey.owner);
+        else lock.owners.set(lockKey.owner, { ...hold, count: hold.count - 1 });
+        if (lock.owners.size === 0) {
+          locks.delete(key);
+          return null;
+        }
+        return info(lockKey, lock);
+      }),
+    renew: (lockKey) =>
+      attempt(() => {
+        const key = keyOf(lockKey.tenant, lockKey.resource);
+        checkOwner(lockKey.owner);
+        const ttlMs = checkTtl(lockKey.ttlMs);
+        const lock = live(key);
+        const hold = lock?.owners.get(lockKey.owner);
+        if (lock === undefined || hold === undefined) throw notHeld(lockKey);
+        lock.owners.set(lockKey.owner, { ...hold, expiresAt: ctx.clock.now() + ttlMs });
+        return info(lockKey, lock);
+      }),
+    get: (tenant, resource) =>
+      attempt(() => {
+        const lock = live(keyOf(tenant, resource));
+        return lock === undefined ? undefined : info({ tenant, resource }, lock);
+      }),
+  };
+}
+
+/** A fresh snapshot: callers never get the store's own maps or objects. */
+function info(where: Pick<LockKey, 'tenant' | 'resource'>, lock: Lock): LockInfo {
+  const owners: Record<string, { count: number; expiresAt: number }> = {};
+  let expiresAt = 0;
+  for (const [owner, hold] of lock.owners) {
+    owners[owner] = { count: hold.count, expiresAt: hold.expiresAt };
+    expiresAt = Math.max(expiresAt, hold.expiresAt);
+  }
+  return { tenant: where.tenant, resource: where.resource, mode: lock.mode, owners, expiresAt };
+}
+
+function lockHeld(resource: string, lock: Lock): ConflictError {
+  const owners = [...lock.owners.keys()].sort();
+  const message =
+    `lock ${resource} is held ${lock.mode} by ${owners.join(', ')}; retry after it is released or expires`;
+  return new ConflictError(message, {
+    code: 'lock_held',
+    details: { resource, mode: lock.mode, owners, message },
+  });
+}
+
+function notHeld(key: LockKey): NotFoundError {
+  const message = `${key.owner} does not hold lock ${key.resource} (never acquired, already released or expired)`;
+  return new NotFoundError(message, {
+    code: 'lock_not_held',
+    details: { resource: key.resource, owner: key.owner, message },
+  });
+}
+
+/** Runs a synchronous store operation as a promise (so a validation error rejects instead of throwing). */
+function attempt<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(toError(err));
+  }
+}
+
+function keyOf(tenant: string, resource: string): string {
+  if (typeof resource !== 'string' || resource === '' || resource.length > MAX_RESOURCE_LENGTH) {
+    throw new InvalidError(`lock resource must be a non-empty string of at most ${MAX_RESOURCE_LENGTH} characters`, {
+      details: { resource },
+    });
+  }
+  if (!isSafeTenantId(tenant)) {
+    throw new InvalidError(`invalid tenant id ${JSON.stringify(tenant)}: use 1-64 of A-Z a-z 0-9 . _ -`, {
+      details: { tenant },
+    });
+  }
+  return `t:${tenant}:lock:${resource}`;
+}
+
+function checkOwner(owner: string): void {
+  if (typeof owner !== 'string' || owner === '' || owner.length > MAX_OWNER_LENGTH) {
+    throw new InvalidError(`lock owner must be a non-empty string of at most ${MAX_OWNER_LENGTH} characters`, {
+      details: { owner },
+    });
+  }
+}
+
+function checkMode(mode: LockMode): LockMode {
+  if (mode !== 'exclusive' && mode !== 'shared') {
+    throw new InvalidError(`lock mode must be "exclusive" or "shared", got ${JSON.stringify(mode)}`, {
+      details: { mode },
+    });
+  }
+  return mode;
+}
+
+function checkTtl(ttlMs: number | undefined): number {
+  const ttl = ttlMs ?? DEFAULT_TTL_MS;
+  if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > MAX_TTL_MS) {
+    throw new InvalidError(`lock ttlMs must be an integer from 1 ms to 365 days, got ${ttl}`, {
+      details: { ttl_ms: ttl },
+    });
+  }
+  return ttl;
 }

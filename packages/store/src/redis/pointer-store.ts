@@ -1,8 +1,148 @@
-import { TerminalError } from '@cordum/core';
-import type { PointerStore } from '../ports/pointer-store.js';
+import { InvalidError, NotFoundError, isSafeId, sha256Hex } from '@cordum/core';
+import { contextPointer, pointerKey, resultPointer } from '@cordum/protocol';
+import type { Payload, PointerStore, PutPayload } from '../ports/pointer-store.js';
 import type { RedisStoreContext } from './context.js';
+import { mapRedisError } from './errors.js';
+import { assertTenant } from './keyspace.js';
+import { loadScript } from './script.js';
 
-// STUB: replaced by the real adapter.
-export function createRedisPointerStore(_ctx: RedisStoreContext): PointerStore {
-  throw new TerminalError('createRedisPointerStore is not implemented yet');
+// Layout: a pointer redis://<K> lives at the hash <prefix><K> (fields data, content_type, tenant, sha256,
+// created_at, expires_at; PEXPIREAT expires_at). This is the one place where the tenant is not in the key:
+// pointers are global names (redis://ctx:<job>), so the tenant is recorded in the record and returned in
+// Payload.tenant for the gateway to check.
+//
+// Hazard: pointers arrive in packets, so a crafted redis://<K> can name any key under the prefix. Keys of the
+// tenant namespace (t:…) never hold payloads and are refused outright; for any other key, only a hash with
+// data and tenant fields counts as a payload (the scripts check the same before extend or delete).
+
+const putScript = loadScript('pointer-put');
+const extendScript = loadScript('pointer-extend');
+const deleteScript = loadScript('pointer-delete');
+
+const FIELDS = ['data', 'content_type', 'tenant', 'created_at', 'expires_at'] as const;
+const DEFAULT_CONTENT_TYPE = 'application/json';
+const MAX_TTL_MS = 100 * 365 * 86_400_000;
+
+// script.ts types ARGV as string | number; ioredis sends Buffer arguments verbatim, which is what keeps
+// payload bytes binary-safe. Widening RedisScript.run's argument type would remove this assertion.
+const binaryArgs = (args: readonly (string | number | Buffer)[]): readonly (string | number)[] =>
+  args as readonly (string | number)[];
+
+export function createRedisPointerStore(ctx: RedisStoreContext): PointerStore {
+  const { client } = ctx;
+
+  /** The Redis key behind a pointer, or undefined when the pointer can never name a payload. */
+  const keyOf = (pointer: string): string | undefined => {
+    const key = pointerKey(pointer);
+    if (key === undefined || key.startsWith('t:')) return undefined;
+    return ctx.keys.prefix + key;
+  };
+
+  const put = async (mode: 'once' | 'replace', pointer: string, payload: PutPayload): Promise<string> => {
+    const { bytes, contentType, ttlMs } = checkPut(payload, ctx.options.payloadTtlMs);
+    const key = keyOf(pointer);
+    if (key === undefined) throw new InvalidError(`cannot store a payload behind ${pointer}`);
+    await putScript.run(
+      client,
+      [key],
+      binaryArgs([mode, bytes, contentType, payload.tenant, sha256Hex(bytes), ttlMs, pointer]),
+    );
+    return pointer;
+  };
+
+  const get = async (pointer: string): Promise<Payload | undefined> => {
+    const key = keyOf(pointer);
+    if (key === undefined) return undefined;
+    let row: (Buffer | null)[];
+    try {
+      row = await client.hmgetBuffer(key, ...FIELDS);
+    } catch (err) {
+      // A key of another type is not a payload.
+      if (err instanceof Error && err.message.startsWith('WRONGTYPE')) return undefined;
+      throw mapRedisError(err, `get ${pointer}`);
+    }
+    const [data, contentType, tenant, createdAt, expiresAt] = row;
+    if (data == null || tenant == null) return undefined;
+    return {
+      pointer,
+      // Copy: the reply buffer may be a view of a larger socket buffer.
+      bytes: new Uint8Array(data),
+      contentType: contentType?.toString('utf8') ?? DEFAULT_CONTENT_TYPE,
+      tenant: tenant.toString('utf8'),
+      createdAt: toMs(createdAt) ?? 0,
+      expiresAt: toMs(expiresAt),
+    };
+  };
+
+  return {
+    putContext: async (jobId, payload) => put('once', contextPointer(checkJobId(jobId)), payload),
+    putResult: async (jobId, payload) => put('replace', resultPointer(checkJobId(jobId)), payload),
+    get,
+    async require(pointer) {
+      const payload = await get(pointer);
+      if (payload === undefined) throw inputExpired(pointer);
+      return payload;
+    },
+    async extend(pointer, untilMs) {
+      if (!Number.isSafeInteger(untilMs)) {
+        throw new InvalidError(`untilMs must be an integer store-clock time in ms, got ${untilMs}`, {
+          details: { until_ms: untilMs },
+        });
+      }
+      const key = keyOf(pointer);
+      if (key === undefined) return false;
+      return (await extendScript.run(client, [key], [untilMs])) === 1;
+    },
+    async delete(pointer) {
+      const key = keyOf(pointer);
+      if (key === undefined) return false;
+      return (await deleteScript.run(client, [key], [])) === 1;
+    },
+  };
+}
+
+function checkJobId(jobId: string): string {
+  if (typeof jobId !== 'string' || !isSafeId(jobId)) {
+    throw new InvalidError(
+      `invalid job id ${JSON.stringify(jobId)}: use 1-200 characters without whitespace or slashes`,
+      { details: { job_id: jobId } },
+    );
+  }
+  return jobId;
+}
+
+function checkPut(
+  payload: PutPayload,
+  defaultTtlMs: number,
+): { bytes: Buffer; contentType: string; ttlMs: number } {
+  assertTenant(payload.tenant);
+  const { bytes } = payload;
+  if (typeof bytes !== 'string' && !(bytes instanceof Uint8Array)) {
+    throw new InvalidError('payload bytes must be a Uint8Array or a string');
+  }
+  const contentType = payload.contentType ?? DEFAULT_CONTENT_TYPE;
+  if (typeof contentType !== 'string' || contentType === '') {
+    throw new InvalidError('contentType must be a non-empty string', { details: { content_type: contentType } });
+  }
+  const ttlMs = payload.ttlMs ?? defaultTtlMs;
+  if (!Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_TTL_MS) {
+    throw new InvalidError(`ttlMs must be an integer from 1 ms to 100 years, got ${ttlMs}`, {
+      details: { ttl_ms: ttlMs },
+    });
+  }
+  // Buffer.from copies, so a caller mutating its array after put cannot change what is sent.
+  return { bytes: typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes), contentType, ttlMs };
+}
+
+function toMs(value: Buffer | null | undefined): number | null {
+  if (value == null) return null;
+  const n = Number(value.toString('utf8'));
+  return Number.isFinite(n) ? n : null;
+}
+
+function inputExpired(pointer: string): NotFoundError {
+  return new NotFoundError(
+    `the payload behind ${pointer} has expired or was never written; resubmit it with a fresh payload`,
+    { code: 'input_expired', details: { pointer } },
+  );
 }
