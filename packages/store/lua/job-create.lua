@@ -1,7 +1,7 @@
 -- job-create: creates a job record with its creation event and every index entry, in one step.
 --
 -- KEYS[1]  t:<tenant>:job:<id>            record hash (flat fields; l:<label>, d:<data key> = JSON text)
--- KEYS[2]  t:<tenant>:job:<id>:events     event list (JSON, oldest first)
+-- KEYS[2]  t:<tenant>:job-events:<id>     event list (JSON, oldest first)
 -- KEYS[3]  jobref:<id>                    id -> tenant; its existence makes ids unique across tenants
 -- KEYS[4]  t:<tenant>:jobs:all            lex index, members "<createdAt %015d>|<id>", all scores 0
 -- KEYS[5]  t:<tenant>:jobs:state:<STATE>  lex index of the initial state (same members)

@@ -4,7 +4,7 @@
 -- conflicting writers wins; the others get state_conflict.
 --
 -- KEYS[1]  t:<tenant>:job:<id>             record hash
--- KEYS[2]  t:<tenant>:job:<id>:events      event list
+-- KEYS[2]  t:<tenant>:job-events:<id>      event list
 -- KEYS[3]  jobref:<id>                     id -> tenant
 -- KEYS[4]  t:<tenant>:jobs:active          set of the tenant's non-terminal job ids
 -- KEYS[5]  jobs:retired                    retention index (see job-create.lua)

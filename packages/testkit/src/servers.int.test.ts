@@ -42,6 +42,14 @@ describe('testkit servers', () => {
     await nats.stop();
   });
 
+  it('honours an explicit binary path and rejects a bad one', () => {
+    const real = findBinary('redis-server');
+    expect(findBinary('redis-server', 'redis-server', real)).toBe(real);
+    expect(() => findBinary('redis-server', 'redis-server', '/nonexistent/redis-server')).toThrow(
+      /override \/nonexistent\/redis-server is not an executable file/,
+    );
+  });
+
   it('names the Debian package when a binary is missing', () => {
     expect(() => findBinary('cordum-no-such-server', 'cordum-pkg')).toThrow(
       /cordum-no-such-server is not installed.*apt-get install -y cordum-pkg/,

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { loadTestkitConfig } from './config.js';
 
 // Real redis-server and nats-server processes for tests: each on a free port with its own temp
 // directory, stopped (and their directories removed) by stop(), and killed when the test process exits
@@ -24,9 +25,20 @@ function installExitHook(): void {
   });
 }
 
-/** Absolute path of a binary on PATH or in the usual sbin folders; throws naming the Debian package. */
-export function findBinary(name: string, debianPackage: string = name): string {
-  const dirs = [...(process.env['PATH'] ?? '').split(delimiter).filter(Boolean), ...EXTRA_BIN_DIRS];
+/**
+ * Absolute path of a binary: an explicit override, else PATH, else the usual sbin folders (Debian installs
+ * nats-server in /usr/sbin, which a non-root PATH may lack). Throws naming the Debian package.
+ */
+export function findBinary(name: string, debianPackage: string = name, override?: string): string {
+  if (override !== undefined) {
+    try {
+      accessSync(override, constants.X_OK);
+      return override;
+    } catch {
+      throw new Error(`${name} override ${override} is not an executable file`);
+    }
+  }
+  const dirs = [...loadTestkitConfig().path.split(delimiter).filter(Boolean), ...EXTRA_BIN_DIRS];
   for (const dir of dirs) {
     const candidate = join(dir, name);
     try {
@@ -158,7 +170,7 @@ export type RedisServer = {
 
 /** Starts a throwaway redis-server (no persistence) on a free port. */
 export async function startRedis(options: { args?: string[] } = {}): Promise<RedisServer> {
-  const bin = findBinary('redis-server');
+  const bin = findBinary('redis-server', 'redis-server', loadTestkitConfig().redisServer);
   const dir = await mkdtemp(join(tmpdir(), 'cordum-redis-'));
   liveDirs.add(dir);
   try {
@@ -222,7 +234,7 @@ export type NatsServer = {
 
 /** Starts nats-server (JetStream on by default, file storage in a temp dir) on a free port. */
 export async function startNats(options: { jetstream?: boolean; args?: string[] } = {}): Promise<NatsServer> {
-  const bin = findBinary('nats-server');
+  const bin = findBinary('nats-server', 'nats-server', loadTestkitConfig().natsServer);
   const jetstream = options.jetstream ?? true;
   const dir = await mkdtemp(join(tmpdir(), 'cordum-nats-'));
   liveDirs.add(dir);

@@ -1,7 +1,6 @@
 import { ConflictError, InvalidError, type JsonValue, NotFoundError } from '@cordum/core';
 import type { JobState } from '@cordum/protocol';
-import type { Page } from '../ports/common.js';
-import { encodeCursor } from '../ports/cursor.js';
+import { checkTenant, pageOf, settle } from '../model/common.js';
 import {
   type CheckedPatch,
   type CheckedTransition,
@@ -12,10 +11,10 @@ import {
   checkEventLimit,
   checkNewJob,
   checkQuery,
-  checkTenant,
   checkTimer,
   checkTimerOptions,
   checkTransition,
+  encodeJobCursor,
   initialScalars,
   invalidTransitionMessage,
   isPossibleJobId,
@@ -23,7 +22,8 @@ import {
   stateConflictMessage,
   timerField,
   zeroStateCounts,
-} from '../ports/job-input.js';
+} from '../model/job.js';
+import type { Page } from '../ports/common.js';
 import type { DueJob, JobEvent, JobRecord, JobStore } from '../ports/job-store.js';
 import type { MemoryStoreContext } from './context.js';
 
@@ -50,15 +50,6 @@ type Row = {
   /** Store-clock ms after which the row is gone (set when it reaches a terminal state). */
   expiresAt: number | null;
 };
-
-/** Runs a synchronous body as a promise, turning a throw into a rejection. */
-function settle<T>(body: () => T): Promise<T> {
-  try {
-    return Promise.resolve(body());
-  } catch (err) {
-    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-  }
-}
 
 /** Newest created first, then by id descending: the order the Redis lex indexes give. */
 function newestFirst(a: Row, b: Row): number {
@@ -300,11 +291,7 @@ export function createMemoryJobStore(ctx: MemoryStoreContext): JobStore {
               (q.cursor === undefined || before(row, q.cursor)),
           )
           .sort(newestFirst);
-        const page = matching.slice(0, q.limit);
-        const last = page[page.length - 1];
-        const nextCursor =
-          matching.length > q.limit && last !== undefined ? encodeCursor({ c: last.createdAt, i: last.id }) : null;
-        return { items: page.map(toRecord), nextCursor };
+        return pageOf(matching, q.limit, (last) => encodeJobCursor({ c: last.createdAt, i: last.id }), toRecord);
       });
     },
 

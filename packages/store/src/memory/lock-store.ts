@@ -1,4 +1,6 @@
-import { ConflictError, InvalidError, NotFoundError, isSafeTenantId, toError } from '@cordum/core';
+import { ConflictError, NotFoundError } from '@cordum/core';
+import { checkTenant, settle } from '../model/common.js';
+import { type LockHold, checkMode, checkOwner, checkResource, checkTtl, lockInfo } from '../model/lock.js';
 import type { LockInfo, LockKey, LockMode, LockStore } from '../ports/lock-store.js';
 import type { MemoryStoreContext } from './context.js';
 
@@ -13,13 +15,7 @@ import type { MemoryStoreContext } from './context.js';
 // Owners whose expiry has passed (store clock) are dropped before every decision. Each method decides
 // synchronously, so concurrent callers are serialised by the event loop.
 
-const DEFAULT_TTL_MS = 30_000;
-const MAX_TTL_MS = 365 * 86_400_000;
-const MAX_RESOURCE_LENGTH = 512;
-const MAX_OWNER_LENGTH = 256;
-
-type Hold = { count: number; expiresAt: number };
-type Lock = { mode: LockMode; owners: Map<string, Hold> };
+type Lock = { mode: LockMode; owners: Map<string, LockHold> };
 
 export function createMemoryLockStore(ctx: MemoryStoreContext): LockStore {
   const locks = new Map<string, Lock>();
@@ -39,7 +35,7 @@ export function createMemoryLockStore(ctx: MemoryStoreContext): LockStore {
 
   return {
     acquire: (request) =>
-      attempt(() => {
+      settle(() => {
         const key = keyOf(request.tenant, request.resource);
         checkOwner(request.owner);
         const want = checkMode(request.mode);
@@ -63,7 +59,7 @@ export function createMemoryLockStore(ctx: MemoryStoreContext): LockStore {
         return info(request, lock);
       }),
     release: (lockKey) =>
-      attempt(() => {
+      settle(() => {
         const key = keyOf(lockKey.tenant, lockKey.resource);
         checkOwner(lockKey.owner);
         const lock = live(key);
@@ -78,7 +74,7 @@ export function createMemoryLockStore(ctx: MemoryStoreContext): LockStore {
         return info(lockKey, lock);
       }),
     renew: (lockKey) =>
-      attempt(() => {
+      settle(() => {
         const key = keyOf(lockKey.tenant, lockKey.resource);
         checkOwner(lockKey.owner);
         const ttlMs = checkTtl(lockKey.ttlMs);
@@ -89,22 +85,18 @@ export function createMemoryLockStore(ctx: MemoryStoreContext): LockStore {
         return info(lockKey, lock);
       }),
     get: (tenant, resource) =>
-      attempt(() => {
+      settle(() => {
         const lock = live(keyOf(tenant, resource));
         return lock === undefined ? undefined : info({ tenant, resource }, lock);
       }),
   };
 }
 
-/** A fresh snapshot: callers never get the store's own maps or objects. */
+/** The lock's LockInfo; it expires with its longest-lived owner. */
 function info(where: Pick<LockKey, 'tenant' | 'resource'>, lock: Lock): LockInfo {
-  const owners: Record<string, { count: number; expiresAt: number }> = {};
   let expiresAt = 0;
-  for (const [owner, hold] of lock.owners) {
-    owners[owner] = { count: hold.count, expiresAt: hold.expiresAt };
-    expiresAt = Math.max(expiresAt, hold.expiresAt);
-  }
-  return { tenant: where.tenant, resource: where.resource, mode: lock.mode, owners, expiresAt };
+  for (const hold of lock.owners.values()) expiresAt = Math.max(expiresAt, hold.expiresAt);
+  return lockInfo(where, lock.mode, lock.owners, expiresAt);
 }
 
 function lockHeld(resource: string, lock: Lock): ConflictError {
@@ -125,52 +117,8 @@ function notHeld(key: LockKey): NotFoundError {
   });
 }
 
-/** Runs a synchronous store operation as a promise (so a validation error rejects instead of throwing). */
-function attempt<T>(fn: () => T): Promise<T> {
-  try {
-    return Promise.resolve(fn());
-  } catch (err) {
-    return Promise.reject(toError(err));
-  }
-}
-
 function keyOf(tenant: string, resource: string): string {
-  if (typeof resource !== 'string' || resource === '' || resource.length > MAX_RESOURCE_LENGTH) {
-    throw new InvalidError(`lock resource must be a non-empty string of at most ${MAX_RESOURCE_LENGTH} characters`, {
-      details: { resource },
-    });
-  }
-  if (!isSafeTenantId(tenant)) {
-    throw new InvalidError(`invalid tenant id ${JSON.stringify(tenant)}: use 1-64 of A-Z a-z 0-9 . _ -`, {
-      details: { tenant },
-    });
-  }
+  checkResource(resource);
+  checkTenant(tenant);
   return `t:${tenant}:lock:${resource}`;
-}
-
-function checkOwner(owner: string): void {
-  if (typeof owner !== 'string' || owner === '' || owner.length > MAX_OWNER_LENGTH) {
-    throw new InvalidError(`lock owner must be a non-empty string of at most ${MAX_OWNER_LENGTH} characters`, {
-      details: { owner },
-    });
-  }
-}
-
-function checkMode(mode: LockMode): LockMode {
-  if (mode !== 'exclusive' && mode !== 'shared') {
-    throw new InvalidError(`lock mode must be "exclusive" or "shared", got ${JSON.stringify(mode)}`, {
-      details: { mode },
-    });
-  }
-  return mode;
-}
-
-function checkTtl(ttlMs: number | undefined): number {
-  const ttl = ttlMs ?? DEFAULT_TTL_MS;
-  if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > MAX_TTL_MS) {
-    throw new InvalidError(`lock ttlMs must be an integer from 1 ms to 365 days, got ${ttl}`, {
-      details: { ttl_ms: ttl },
-    });
-  }
-  return ttl;
 }

@@ -1,5 +1,7 @@
-import { ConflictError, InvalidError, NotFoundError, isSafeId, isSafeTenantId, toError } from '@cordum/core';
-import { contextPointer, pointerKey, resultPointer } from '@cordum/protocol';
+import { ConflictError, InvalidError } from '@cordum/core';
+import { contextPointer, resultPointer } from '@cordum/protocol';
+import { settle } from '../model/common.js';
+import { checkJobId, checkPutPayload, checkUntilMs, inputExpired, payloadKey } from '../model/pointer.js';
 import type { Payload, PointerStore, PutPayload } from '../ports/pointer-store.js';
 import type { MemoryStoreContext } from './context.js';
 
@@ -7,8 +9,6 @@ import type { MemoryStoreContext } from './context.js';
 // store clock (ctx.clock), keys of the tenant namespace (t:…) never resolve. Bytes are copied in and out,
 // so no caller can change a stored payload through a buffer it holds.
 
-const DEFAULT_CONTENT_TYPE = 'application/json';
-const MAX_TTL_MS = 100 * 365 * 86_400_000;
 /** Expired records are dropped when read, and all of them every this many writes. */
 const SWEEP_EVERY = 256;
 
@@ -23,11 +23,6 @@ type StoredPayload = {
 export function createMemoryPointerStore(ctx: MemoryStoreContext): PointerStore {
   const records = new Map<string, StoredPayload>();
   let writes = 0;
-
-  const keyOf = (pointer: string): string | undefined => {
-    const key = pointerKey(pointer);
-    return key === undefined || key.startsWith('t:') ? undefined : key;
-  };
 
   /** The live record behind a key; drops it when expired. Alive while now < expiresAt. */
   const live = (key: string): StoredPayload | undefined => {
@@ -47,8 +42,8 @@ export function createMemoryPointerStore(ctx: MemoryStoreContext): PointerStore 
   };
 
   const put = (mode: 'once' | 'replace', pointer: string, payload: PutPayload): string => {
-    const { bytes, contentType, ttlMs } = checkPut(payload, ctx.options.payloadTtlMs);
-    const key = keyOf(pointer);
+    const { bytes, contentType, ttlMs } = checkPutPayload(payload, ctx.options.payloadTtlMs);
+    const key = payloadKey(pointer);
     if (key === undefined) throw new InvalidError(`cannot store a payload behind ${pointer}`);
     const now = ctx.clock.now();
     const expiresAt = now + ttlMs;
@@ -76,7 +71,7 @@ export function createMemoryPointerStore(ctx: MemoryStoreContext): PointerStore 
   };
 
   const get = (pointer: string): Payload | undefined => {
-    const key = keyOf(pointer);
+    const key = payloadKey(pointer);
     const record = key === undefined ? undefined : live(key);
     if (record === undefined) return undefined;
     return {
@@ -90,86 +85,29 @@ export function createMemoryPointerStore(ctx: MemoryStoreContext): PointerStore 
   };
 
   return {
-    putContext: (jobId, payload) => attempt(() => put('once', contextPointer(checkJobId(jobId)), payload)),
-    putResult: (jobId, payload) => attempt(() => put('replace', resultPointer(checkJobId(jobId)), payload)),
-    get: (pointer) => attempt(() => get(pointer)),
+    putContext: (jobId, payload) => settle(() => put('once', contextPointer(checkJobId(jobId)), payload)),
+    putResult: (jobId, payload) => settle(() => put('replace', resultPointer(checkJobId(jobId)), payload)),
+    get: (pointer) => settle(() => get(pointer)),
     require: (pointer) =>
-      attempt(() => {
+      settle(() => {
         const payload = get(pointer);
         if (payload === undefined) throw inputExpired(pointer);
         return payload;
       }),
     extend: (pointer, untilMs) =>
-      attempt(() => {
-        if (!Number.isSafeInteger(untilMs)) {
-          throw new InvalidError(`untilMs must be an integer store-clock time in ms, got ${untilMs}`, {
-            details: { until_ms: untilMs },
-          });
-        }
-        const key = keyOf(pointer);
+      settle(() => {
+        checkUntilMs(untilMs);
+        const key = payloadKey(pointer);
         const record = key === undefined ? undefined : live(key);
         if (record === undefined) return false;
         record.expiresAt = Math.max(record.expiresAt, untilMs);
         return true;
       }),
     delete: (pointer) =>
-      attempt(() => {
-        const key = keyOf(pointer);
+      settle(() => {
+        const key = payloadKey(pointer);
         if (key === undefined || live(key) === undefined) return false;
         return records.delete(key);
       }),
   };
-}
-
-/** Runs a synchronous store operation as a promise (so a validation error rejects instead of throwing). */
-function attempt<T>(fn: () => T): Promise<T> {
-  try {
-    return Promise.resolve(fn());
-  } catch (err) {
-    return Promise.reject(toError(err));
-  }
-}
-
-function checkJobId(jobId: string): string {
-  if (typeof jobId !== 'string' || !isSafeId(jobId)) {
-    throw new InvalidError(
-      `invalid job id ${JSON.stringify(jobId)}: use 1-200 characters without whitespace or slashes`,
-      { details: { job_id: jobId } },
-    );
-  }
-  return jobId;
-}
-
-function checkPut(
-  payload: PutPayload,
-  defaultTtlMs: number,
-): { bytes: Buffer; contentType: string; ttlMs: number } {
-  if (!isSafeTenantId(payload.tenant)) {
-    throw new InvalidError(`invalid tenant id ${JSON.stringify(payload.tenant)}: use 1-64 of A-Z a-z 0-9 . _ -`, {
-      details: { tenant: payload.tenant },
-    });
-  }
-  const { bytes } = payload;
-  if (typeof bytes !== 'string' && !(bytes instanceof Uint8Array)) {
-    throw new InvalidError('payload bytes must be a Uint8Array or a string');
-  }
-  const contentType = payload.contentType ?? DEFAULT_CONTENT_TYPE;
-  if (typeof contentType !== 'string' || contentType === '') {
-    throw new InvalidError('contentType must be a non-empty string', { details: { content_type: contentType } });
-  }
-  const ttlMs = payload.ttlMs ?? defaultTtlMs;
-  if (!Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_TTL_MS) {
-    throw new InvalidError(`ttlMs must be an integer from 1 ms to 100 years, got ${ttlMs}`, {
-      details: { ttl_ms: ttlMs },
-    });
-  }
-  // Buffer.from copies: the caller keeps its array, the store keeps its own bytes.
-  return { bytes: typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes), contentType, ttlMs };
-}
-
-function inputExpired(pointer: string): NotFoundError {
-  return new NotFoundError(
-    `the payload behind ${pointer} has expired or was never written; resubmit it with a fresh payload`,
-    { code: 'input_expired', details: { pointer } },
-  );
 }

@@ -1,10 +1,20 @@
-import { InvalidError, TerminalError, isSafeId, newId, sha256Hex } from '@cordum/core';
+import { TerminalError, newId, sha256Hex } from '@cordum/core';
 import { artifactPointer } from '@cordum/protocol';
-import type { ArtifactMeta, ArtifactStore, PutArtifact, RetentionClass } from '../ports/artifact-store.js';
-import { decodeCursor, encodeCursor, pageLimit } from '../ports/cursor.js';
+import {
+  DEFAULT_ARTIFACT_CONTENT_TYPE,
+  checkPutArtifact,
+  decodeArtifactCursor,
+  encodeArtifactCursor,
+  isAfterCursor,
+  isRetention,
+  newArtifactMeta,
+  parseArtifactId,
+} from '../model/artifact.js';
+import { pageOf } from '../model/common.js';
+import type { ArtifactMeta, ArtifactStore } from '../ports/artifact-store.js';
+import { pageLimit } from '../ports/cursor.js';
 import type { RedisStoreContext } from './context.js';
 import { redisCall } from './errors.js';
-import { assertTenant } from './keyspace.js';
 import { loadScript } from './script.js';
 
 // Layout (see artifact-put.lua):
@@ -33,20 +43,6 @@ const META_FIELDS = [
   'expires_at',
   'chunks',
 ] as const;
-const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
-const POINTER_PREFIX = 'redis://art:';
-
-// script.ts types ARGV as string | number; ioredis sends Buffer arguments verbatim, which is what keeps
-// content binary-safe. Widening RedisScript.run's argument type would remove this assertion.
-const binaryArgs = (args: readonly (string | number | Buffer)[]): readonly (string | number)[] =>
-  args as readonly (string | number)[];
-
-type ListCursor = { at: number; id: string };
-const isListCursor = (value: unknown): value is ListCursor =>
-  typeof value === 'object' &&
-  value !== null &&
-  typeof (value as Record<string, unknown>)['at'] === 'number' &&
-  typeof (value as Record<string, unknown>)['id'] === 'string';
 
 export function createRedisArtifactStore(ctx: RedisStoreContext): ArtifactStore {
   const { client, keys, options } = ctx;
@@ -64,7 +60,7 @@ export function createRedisArtifactStore(ctx: RedisStoreContext): ArtifactStore 
 
   return {
     async put(artifact) {
-      const checked = checkPut(artifact, options.artifactMaxBytes);
+      const checked = checkPutArtifact(artifact, options.artifactMaxBytes);
       const { tenant, content, retention } = checked;
       const id = newId();
       const chunkBytes = options.artifactChunkBytes;
@@ -79,7 +75,8 @@ export function createRedisArtifactStore(ctx: RedisStoreContext): ArtifactStore 
       const reply = await putScript.run(
         client,
         [metaKey(tenant, id), refKey(id), indexKey(tenant), ...parts.map((_, n) => chunkKey(tenant, id, n))],
-        binaryArgs([
+        // Buffers go out verbatim, which keeps the content binary-safe.
+        [
           id,
           tenant,
           checked.contentType,
@@ -91,28 +88,17 @@ export function createRedisArtifactStore(ctx: RedisStoreContext): ArtifactStore 
           longest,
           parts.length,
           ...(parts.length === 0 ? [content] : parts),
-        ]),
+        ],
       );
       const [createdAt, expiresAt]: unknown[] = Array.isArray(reply) ? (reply as unknown[]) : [];
       if (typeof createdAt !== 'number' || typeof expiresAt !== 'number') {
         throw new TerminalError('unexpected reply from artifact-put', { details: { reply: String(reply) } });
       }
-      return {
-        id,
-        pointer: artifactPointer(id),
-        tenant,
-        contentType: checked.contentType,
-        sizeBytes: content.length,
-        sha256,
-        retention,
-        labels: { ...checked.labels },
-        createdAt,
-        expiresAt,
-      };
+      return newArtifactMeta(id, checked, sha256, createdAt, expiresAt);
     },
 
     async get(tenant, pointerOrId) {
-      const id = parseId(pointerOrId);
+      const id = parseArtifactId(pointerOrId);
       const key = metaKey(tenant, id);
       const row = await redisCall('artifact get', () => client.hmgetBuffer(key, ...META_FIELDS, 'data'));
       const meta = toMeta(
@@ -142,13 +128,12 @@ export function createRedisArtifactStore(ctx: RedisStoreContext): ArtifactStore 
       return { meta, content: new Uint8Array(content) };
     },
 
-    head: async (tenant, pointerOrId) => head(tenant, parseId(pointerOrId)),
+    head: async (tenant, pointerOrId) => head(tenant, parseArtifactId(pointerOrId)),
 
     async list(tenant, query) {
       const index = indexKey(tenant);
       const limit = pageLimit(query);
-      const cursor =
-        query?.cursor === undefined || query.cursor === null ? null : decodeCursor(query.cursor, isListCursor);
+      const cursor = decodeArtifactCursor(query);
       const wanted = limit + 1;
       const batch = Math.min(wanted * 2, 1000);
       const items: ArtifactMeta[] = [];
@@ -164,8 +149,7 @@ export function createRedisArtifactStore(ctx: RedisStoreContext): ArtifactStore 
         for (let i = 0; i + 1 < rows.length; i += 2) {
           const id = rows[i]!;
           const score = Number(rows[i + 1]);
-          if (cursor !== null && score === cursor.at && id >= cursor.id) continue;
-          ids.push(id);
+          if (isAfterCursor(score, id, cursor)) ids.push(id);
         }
         if (ids.length > 0) {
           const pipeline = client.pipeline();
@@ -181,17 +165,11 @@ export function createRedisArtifactStore(ctx: RedisStoreContext): ArtifactStore 
         if (rows.length / 2 < batch) break;
       }
       if (stale.length > 0) await redisCall('artifact list', () => client.zrem(index, ...stale));
-      const page = items.slice(0, limit);
-      const last = page[page.length - 1];
-      return {
-        items: page,
-        nextCursor:
-          items.length > limit && last !== undefined ? encodeCursor({ at: last.createdAt, id: last.id }) : null,
-      };
+      return pageOf(items, limit, encodeArtifactCursor);
     },
 
     async delete(tenant, pointerOrId) {
-      const id = parseId(pointerOrId);
+      const id = parseArtifactId(pointerOrId);
       const key = metaKey(tenant, id);
       const chunks = Number((await redisCall('artifact delete', () => client.hget(key, 'chunks'))) ?? '0');
       const count = Number.isSafeInteger(chunks) ? chunks : 0;
@@ -218,7 +196,7 @@ function toMeta(id: string, row: readonly (string | null)[]): ArtifactMeta | und
     id,
     pointer: artifactPointer(id),
     tenant,
-    contentType: contentType ?? DEFAULT_CONTENT_TYPE,
+    contentType: contentType ?? DEFAULT_ARTIFACT_CONTENT_TYPE,
     sizeBytes: Number(size),
     sha256,
     retention: isRetention(retention) ? retention : 'standard',
@@ -244,78 +222,4 @@ function corrupt(id: string, why: string): TerminalError {
   return new TerminalError(`artifact ${id} is corrupt: ${why}; delete it and store it again`, {
     details: { id, reason: why },
   });
-}
-
-const RETENTIONS: readonly RetentionClass[] = ['short', 'standard', 'audit'];
-const isRetention = (value: unknown): value is RetentionClass =>
-  typeof value === 'string' && (RETENTIONS as readonly string[]).includes(value);
-
-/** The artifact id of `redis://art:<id>` or a bare id; InvalidError for anything that cannot be one. */
-function parseId(pointerOrId: string): string {
-  const id =
-    typeof pointerOrId === 'string' && pointerOrId.startsWith(POINTER_PREFIX)
-      ? pointerOrId.slice(POINTER_PREFIX.length)
-      : pointerOrId;
-  if (typeof id !== 'string' || !isSafeId(id) || id.includes(':')) {
-    throw new InvalidError(`${JSON.stringify(pointerOrId)} is neither an artifact id nor a redis://art:<id> pointer`, {
-      details: { artifact: pointerOrId },
-    });
-  }
-  return id;
-}
-
-type CheckedPut = {
-  tenant: string;
-  content: Buffer;
-  contentType: string;
-  retention: RetentionClass;
-  labels: Record<string, string>;
-};
-
-function checkPut(artifact: PutArtifact, storeMaxBytes: number): CheckedPut {
-  const { tenant } = artifact;
-  // keys.tenant() checks the tenant too, but only after the content was copied and hashed.
-  assertTenant(tenant);
-  if (typeof artifact.content !== 'string' && !(artifact.content instanceof Uint8Array)) {
-    throw new InvalidError('artifact content must be a Uint8Array or a string');
-  }
-  const contentType = artifact.contentType ?? DEFAULT_CONTENT_TYPE;
-  if (typeof contentType !== 'string' || contentType === '') {
-    throw new InvalidError('contentType must be a non-empty string', { details: { content_type: contentType } });
-  }
-  const retention = artifact.retention ?? 'standard';
-  if (!isRetention(retention)) {
-    throw new InvalidError(`retention must be one of ${RETENTIONS.join(', ')}, got ${JSON.stringify(retention)}`, {
-      details: { retention },
-    });
-  }
-  const entries = Object.entries(artifact.labels ?? {});
-  for (const [k, v] of entries) {
-    if (k === '' || typeof v !== 'string') {
-      throw new InvalidError('artifact labels must map non-empty names to strings', { details: { label: k } });
-    }
-  }
-  // fromEntries defines own properties, so even a label named __proto__ is kept as data.
-  const labels = Object.fromEntries(entries) as Record<string, string>;
-  let maxBytes = storeMaxBytes;
-  if (artifact.maxBytes !== undefined) {
-    if (!Number.isSafeInteger(artifact.maxBytes) || artifact.maxBytes < 0) {
-      throw new InvalidError(`maxBytes must be a non-negative integer, got ${artifact.maxBytes}`, {
-        details: { max_bytes: artifact.maxBytes },
-      });
-    }
-    maxBytes = Math.min(maxBytes, artifact.maxBytes);
-  }
-  const size =
-    typeof artifact.content === 'string' ? Buffer.byteLength(artifact.content, 'utf8') : artifact.content.byteLength;
-  if (size > maxBytes) {
-    throw new InvalidError(`artifact of ${size} bytes exceeds the limit of ${maxBytes} bytes`, {
-      code: 'payload_too_large',
-      details: { size_bytes: size, max_bytes: maxBytes },
-    });
-  }
-  // Buffer.from copies, so a caller mutating its array after put cannot change what is stored.
-  const content =
-    typeof artifact.content === 'string' ? Buffer.from(artifact.content, 'utf8') : Buffer.from(artifact.content);
-  return { tenant, content, contentType, retention, labels };
 }

@@ -1,6 +1,7 @@
 import { TerminalError } from '@cordum/core';
+import { auditEntry, checkAuditEntry, checkAuditQuery, listAuditPage } from '../model/audit.js';
+import { checkTenant } from '../model/common.js';
 import type { AuditEntry, AuditLog } from '../ports/audit-log.js';
-import { auditEntry, checkAuditEntry, checkAuditQuery, checkAuditTenant, listAuditPage } from '../memory/audit-log.js';
 import type { RedisStoreContext } from './context.js';
 import { redisCall } from './errors.js';
 
@@ -31,7 +32,7 @@ export function createRedisAuditLog(ctx: RedisStoreContext): AuditLog {
     },
 
     async list(tenant, query) {
-      const key = streamKey(checkAuditTenant(tenant));
+      const key = streamKey(checkTenant(tenant));
       return listAuditPage(async (before, count) => {
         const rows = await redisCall('audit list', () =>
           client.xrevrange(key, before === undefined ? '+' : `(${before}`, '-', 'COUNT', count),

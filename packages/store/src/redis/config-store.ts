@@ -1,5 +1,3 @@
-import type { ConfigDoc, ConfigStore } from '../ports/config-store.js';
-import { pageLimit } from '../ports/cursor.js';
 import {
   type ConfigWrite,
   type ResolvedConfigRef,
@@ -17,7 +15,9 @@ import {
   revisionNotFound,
   rollbackWrite,
   sortIds,
-} from '../memory/config-store.js';
+} from '../model/config.js';
+import type { ConfigDoc, ConfigStore } from '../ports/config-store.js';
+import { pageLimit } from '../ports/cursor.js';
 import type { RedisStoreContext } from './context.js';
 import { redisCall } from './errors.js';
 import { loadScript } from './script.js';

@@ -54,10 +54,10 @@ describe('Redis DlqStore layout', () => {
     const keys = (await conn.client.keys('*')).sort();
     expect(keys).toEqual([
       `${prefix}t:acme:dlq-index`,
-      `${prefix}t:acme:dlq-reason:safety_denied`,
+      `${prefix}t:acme:dlq-reasons`,
       `${prefix}t:acme:dlq:a`,
       `${prefix}t:globex:dlq-index`,
-      `${prefix}t:globex:dlq-reason:max_retries_exceeded`,
+      `${prefix}t:globex:dlq-reasons`,
       `${prefix}t:globex:dlq:b`,
     ]);
   });
@@ -67,10 +67,10 @@ describe('Redis DlqStore layout', () => {
     await store.put(entry({ jobId: 'a', createdAt: 10 }));
     await store.put(entry({ jobId: 'a', createdAt: 20, reasonCode: 'safety_denied' }));
     expect(await conn.client.zrange(`${prefix}t:acme:dlq-index`, 0, -1)).toEqual(['0000000000000020:a']);
-    expect(await conn.client.zrange(`${prefix}t:acme:dlq-reason:safety_denied`, 0, -1)).toEqual(['0000000000000020:a']);
-    expect(await conn.client.exists(`${prefix}t:acme:dlq-reason:max_retries_exceeded`)).toBe(0);
+    // The old reason's member is gone: only the new one is left.
+    expect(await conn.client.zrange(`${prefix}t:acme:dlq-reasons`, 0, -1)).toEqual(['safety_denied\u00000000000000000020:a']);
     expect(await store.delete('acme', 'a')).toBe(true);
-    expect(await conn.client.exists(`${prefix}t:acme:dlq-index`, `${prefix}t:acme:dlq-reason:safety_denied`)).toBe(0);
+    expect(await conn.client.exists(`${prefix}t:acme:dlq-index`, `${prefix}t:acme:dlq-reasons`)).toBe(0);
   });
 
   it('skips index members whose entry vanished or moved (a reader racing a writer)', async () => {
@@ -85,7 +85,7 @@ describe('Redis DlqStore layout', () => {
     expect(rest.items.map((e) => e.jobId)).toEqual(['j0']);
     expect(rest.nextCursor).toBeNull();
     // A reason index member left behind by an entry whose reasonCode changed is not a match.
-    await conn.client.zadd(`${prefix}t:acme:dlq-reason:stale_reason`, 0, '0000000000000100:j0');
+    await conn.client.zadd(`${prefix}t:acme:dlq-reasons`, 0, 'stale_reason\u00000000000000000100:j0');
     expect(await store.list('acme', { reasonCode: 'stale_reason' })).toEqual({ items: [], nextCursor: null });
   });
 });

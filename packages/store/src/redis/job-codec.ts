@@ -1,6 +1,6 @@
 import { type JsonValue, TerminalError } from '@cordum/core';
 import { type JobState, type WaitReason, isJobState } from '@cordum/protocol';
-import { type CheckedNewJob, type CheckedPatch, type JobCursor } from '../ports/job-input.js';
+import { type CheckedNewJob, type CheckedPatch, type JobCursor } from '../model/job.js';
 import type { JobEvent, JobRecord } from '../ports/job-store.js';
 
 // How a job lives in Redis. The record is a hash of flat fields: the fixed ones by name, nullable ones

@@ -1,7 +1,6 @@
 import { NotFoundError } from '@cordum/core';
 import { JOB_STATES, type JobState } from '@cordum/protocol';
-import type { Page } from '../ports/common.js';
-import { encodeCursor } from '../ports/cursor.js';
+import { checkTenant, pageOf } from '../model/common.js';
 import {
   type CheckedQuery,
   LIST_SCAN_BUDGET,
@@ -9,14 +8,15 @@ import {
   checkEventLimit,
   checkNewJob,
   checkQuery,
-  checkTenant,
   checkTimer,
   checkTimerOptions,
   checkTransition,
+  encodeJobCursor,
   isPossibleJobId,
   notFoundMessage,
   zeroStateCounts,
-} from '../ports/job-input.js';
+} from '../model/job.js';
+import type { Page } from '../ports/common.js';
 import type { DueJob, JobRecord, JobStore, JobTimer } from '../ports/job-store.js';
 import type { RedisStoreContext } from './context.js';
 import { redisCall } from './errors.js';
@@ -320,14 +320,12 @@ export function createRedisJobStore(ctx: RedisStoreContext): JobStore {
       }
 
       if (items.length > q.limit) {
-        const page = items.slice(0, q.limit);
-        const last = page[page.length - 1];
-        return { items: page, nextCursor: last === undefined ? null : encodeCursor({ c: last.createdAt, i: last.id }) };
+        return pageOf(items, q.limit, (last) => encodeJobCursor({ c: last.createdAt, i: last.id }));
       }
       if (exhausted || lastScanned === undefined) return { items, nextCursor: null };
       // Scan budget spent before the page filled: continue after the last entry examined.
       const pos = parseLexMember(lastScanned);
-      return { items, nextCursor: pos === undefined ? null : encodeCursor(pos) };
+      return { items, nextCursor: pos === undefined ? null : encodeJobCursor(pos) };
     },
 
     async listTimers(timer, options): Promise<DueJob[]> {

@@ -1,4 +1,5 @@
-import { InvalidError, isSafeTenantId } from '@cordum/core';
+import { InvalidError } from '@cordum/core';
+import { checkTenant } from '../model/common.js';
 
 /**
  * Key builder. Every key lives under the configured prefix; every tenant-owned key has the tenant right
@@ -18,16 +19,9 @@ export function createKeyspace(prefix = 'cordum:'): Keyspace {
     prefix,
     key: (...parts) => prefix + parts.join(':'),
     tenant(tenant, ...parts) {
-      assertTenant(tenant);
+      // The last line of defence: no tenant-owned key is built for a tenant the model would reject.
+      checkTenant(tenant);
       return `${prefix}t:${tenant}:${parts.join(':')}`;
     },
   };
-}
-
-export function assertTenant(tenant: string): void {
-  if (!isSafeTenantId(tenant)) {
-    throw new InvalidError(`invalid tenant id ${JSON.stringify(tenant)}: use 1-64 of A-Z a-z 0-9 . _ -`, {
-      details: { tenant },
-    });
-  }
 }

@@ -1,5 +1,6 @@
-import { InvalidError, TerminalError } from '@cordum/core';
-import type { LockInfo, LockKey, LockMode, LockStore } from '../ports/lock-store.js';
+import { TerminalError } from '@cordum/core';
+import { type LockHold, checkMode, checkOwner, checkResource, checkTtl, lockInfo } from '../model/lock.js';
+import type { LockInfo, LockKey, LockStore } from '../ports/lock-store.js';
 import type { RedisStoreContext } from './context.js';
 import { loadScript } from './script.js';
 
@@ -11,11 +12,6 @@ const acquireScript = loadScript('lock-acquire');
 const releaseScript = loadScript('lock-release');
 const renewScript = loadScript('lock-renew');
 const getScript = loadScript('lock-get');
-
-const DEFAULT_TTL_MS = 30_000;
-const MAX_TTL_MS = 365 * 86_400_000;
-const MAX_RESOURCE_LENGTH = 512;
-const MAX_OWNER_LENGTH = 256;
 
 export function createRedisLockStore(ctx: RedisStoreContext): LockStore {
   const { client } = ctx;
@@ -77,49 +73,14 @@ function toLockInfo(where: Pick<LockKey, 'tenant' | 'resource'>, reply: unknown)
   if ((mode !== 'exclusive' && mode !== 'shared') || typeof expiresAt !== 'number') {
     throw new TerminalError(`malformed lock record for ${where.resource}`, { details: { reply: String(reply) } });
   }
-  const out: Record<string, { count: number; expiresAt: number }> = {};
+  const holds: Array<[string, LockHold]> = [];
   if (typeof owners === 'object' && owners !== null) {
     for (const [owner, hold] of Object.entries(owners)) {
       if (!isHold(hold)) {
         throw new TerminalError(`malformed lock record for ${where.resource}`, { details: { reply: String(reply) } });
       }
-      out[owner] = { count: hold.count, expiresAt: hold.expires_at };
+      holds.push([owner, { count: hold.count, expiresAt: hold.expires_at }]);
     }
   }
-  return { tenant: where.tenant, resource: where.resource, mode, owners: out, expiresAt };
-}
-
-function checkResource(resource: string): void {
-  if (typeof resource !== 'string' || resource === '' || resource.length > MAX_RESOURCE_LENGTH) {
-    throw new InvalidError(`lock resource must be a non-empty string of at most ${MAX_RESOURCE_LENGTH} characters`, {
-      details: { resource },
-    });
-  }
-}
-
-function checkOwner(owner: string): void {
-  if (typeof owner !== 'string' || owner === '' || owner.length > MAX_OWNER_LENGTH) {
-    throw new InvalidError(`lock owner must be a non-empty string of at most ${MAX_OWNER_LENGTH} characters`, {
-      details: { owner },
-    });
-  }
-}
-
-function checkMode(mode: LockMode): LockMode {
-  if (mode !== 'exclusive' && mode !== 'shared') {
-    throw new InvalidError(`lock mode must be "exclusive" or "shared", got ${JSON.stringify(mode)}`, {
-      details: { mode },
-    });
-  }
-  return mode;
-}
-
-function checkTtl(ttlMs: number | undefined): number {
-  const ttl = ttlMs ?? DEFAULT_TTL_MS;
-  if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > MAX_TTL_MS) {
-    throw new InvalidError(`lock ttlMs must be an integer from 1 ms to 365 days, got ${ttl}`, {
-      details: { ttl_ms: ttl },
-    });
-  }
-  return ttl;
+  return lockInfo(where, mode, holds, expiresAt);
 }

@@ -1,9 +1,16 @@
-import { InvalidError, NotFoundError, isSafeId, sha256Hex } from '@cordum/core';
-import { contextPointer, pointerKey, resultPointer } from '@cordum/protocol';
+import { InvalidError, sha256Hex } from '@cordum/core';
+import { contextPointer, resultPointer } from '@cordum/protocol';
+import {
+  DEFAULT_PAYLOAD_CONTENT_TYPE,
+  checkJobId,
+  checkPutPayload,
+  checkUntilMs,
+  inputExpired,
+  payloadKey,
+} from '../model/pointer.js';
 import type { Payload, PointerStore, PutPayload } from '../ports/pointer-store.js';
 import type { RedisStoreContext } from './context.js';
 import { mapRedisError } from './errors.js';
-import { assertTenant } from './keyspace.js';
 import { loadScript } from './script.js';
 
 // Layout: a pointer redis://<K> lives at the hash <prefix><K> (fields data, content_type, tenant, sha256,
@@ -20,33 +27,22 @@ const extendScript = loadScript('pointer-extend');
 const deleteScript = loadScript('pointer-delete');
 
 const FIELDS = ['data', 'content_type', 'tenant', 'created_at', 'expires_at'] as const;
-const DEFAULT_CONTENT_TYPE = 'application/json';
-const MAX_TTL_MS = 100 * 365 * 86_400_000;
-
-// script.ts types ARGV as string | number; ioredis sends Buffer arguments verbatim, which is what keeps
-// payload bytes binary-safe. Widening RedisScript.run's argument type would remove this assertion.
-const binaryArgs = (args: readonly (string | number | Buffer)[]): readonly (string | number)[] =>
-  args as readonly (string | number)[];
 
 export function createRedisPointerStore(ctx: RedisStoreContext): PointerStore {
   const { client } = ctx;
 
   /** The Redis key behind a pointer, or undefined when the pointer can never name a payload. */
   const keyOf = (pointer: string): string | undefined => {
-    const key = pointerKey(pointer);
-    if (key === undefined || key.startsWith('t:')) return undefined;
-    return ctx.keys.prefix + key;
+    const key = payloadKey(pointer);
+    return key === undefined ? undefined : ctx.keys.prefix + key;
   };
 
   const put = async (mode: 'once' | 'replace', pointer: string, payload: PutPayload): Promise<string> => {
-    const { bytes, contentType, ttlMs } = checkPut(payload, ctx.options.payloadTtlMs);
+    const { bytes, contentType, ttlMs } = checkPutPayload(payload, ctx.options.payloadTtlMs);
     const key = keyOf(pointer);
     if (key === undefined) throw new InvalidError(`cannot store a payload behind ${pointer}`);
-    await putScript.run(
-      client,
-      [key],
-      binaryArgs([mode, bytes, contentType, payload.tenant, sha256Hex(bytes), ttlMs, pointer]),
-    );
+    // The bytes go out as a Buffer, verbatim: binary-safe.
+    await putScript.run(client, [key], [mode, bytes, contentType, payload.tenant, sha256Hex(bytes), ttlMs, pointer]);
     return pointer;
   };
 
@@ -67,7 +63,7 @@ export function createRedisPointerStore(ctx: RedisStoreContext): PointerStore {
       pointer,
       // Copy: the reply buffer may be a view of a larger socket buffer.
       bytes: new Uint8Array(data),
-      contentType: contentType?.toString('utf8') ?? DEFAULT_CONTENT_TYPE,
+      contentType: contentType?.toString('utf8') ?? DEFAULT_PAYLOAD_CONTENT_TYPE,
       tenant: tenant.toString('utf8'),
       createdAt: toMs(createdAt) ?? 0,
       expiresAt: toMs(expiresAt),
@@ -84,11 +80,7 @@ export function createRedisPointerStore(ctx: RedisStoreContext): PointerStore {
       return payload;
     },
     async extend(pointer, untilMs) {
-      if (!Number.isSafeInteger(untilMs)) {
-        throw new InvalidError(`untilMs must be an integer store-clock time in ms, got ${untilMs}`, {
-          details: { until_ms: untilMs },
-        });
-      }
+      checkUntilMs(untilMs);
       const key = keyOf(pointer);
       if (key === undefined) return false;
       return (await extendScript.run(client, [key], [untilMs])) === 1;
@@ -101,48 +93,8 @@ export function createRedisPointerStore(ctx: RedisStoreContext): PointerStore {
   };
 }
 
-function checkJobId(jobId: string): string {
-  if (typeof jobId !== 'string' || !isSafeId(jobId)) {
-    throw new InvalidError(
-      `invalid job id ${JSON.stringify(jobId)}: use 1-200 characters without whitespace or slashes`,
-      { details: { job_id: jobId } },
-    );
-  }
-  return jobId;
-}
-
-function checkPut(
-  payload: PutPayload,
-  defaultTtlMs: number,
-): { bytes: Buffer; contentType: string; ttlMs: number } {
-  assertTenant(payload.tenant);
-  const { bytes } = payload;
-  if (typeof bytes !== 'string' && !(bytes instanceof Uint8Array)) {
-    throw new InvalidError('payload bytes must be a Uint8Array or a string');
-  }
-  const contentType = payload.contentType ?? DEFAULT_CONTENT_TYPE;
-  if (typeof contentType !== 'string' || contentType === '') {
-    throw new InvalidError('contentType must be a non-empty string', { details: { content_type: contentType } });
-  }
-  const ttlMs = payload.ttlMs ?? defaultTtlMs;
-  if (!Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_TTL_MS) {
-    throw new InvalidError(`ttlMs must be an integer from 1 ms to 100 years, got ${ttlMs}`, {
-      details: { ttl_ms: ttlMs },
-    });
-  }
-  // Buffer.from copies, so a caller mutating its array after put cannot change what is sent.
-  return { bytes: typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes), contentType, ttlMs };
-}
-
 function toMs(value: Buffer | null | undefined): number | null {
   if (value == null) return null;
   const n = Number(value.toString('utf8'));
   return Number.isFinite(n) ? n : null;
-}
-
-function inputExpired(pointer: string): NotFoundError {
-  return new NotFoundError(
-    `the payload behind ${pointer} has expired or was never written; resubmit it with a fresh payload`,
-    { code: 'input_expired', details: { pointer } },
-  );
 }

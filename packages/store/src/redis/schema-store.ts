@@ -1,13 +1,13 @@
-import { pageLimit } from '../ports/cursor.js';
-import type { SchemaRecord, SchemaStore } from '../ports/schema-store.js';
+import { checkTenant, pageOf } from '../model/common.js';
 import {
   checkSchemaId,
-  checkSchemaTenant,
   checkSchemaWrite,
   decodeSchemaCursor,
   encodeSchemaCursor,
   schemaRecord,
-} from '../memory/schema-store.js';
+} from '../model/schema.js';
+import { pageLimit } from '../ports/cursor.js';
+import type { SchemaRecord, SchemaStore } from '../ports/schema-store.js';
 import type { RedisStoreContext } from './context.js';
 import { redisCall } from './errors.js';
 import { loadScript } from './script.js';
@@ -48,12 +48,12 @@ export function createRedisSchemaStore(ctx: RedisStoreContext): SchemaStore {
     },
 
     async get(tenant, id) {
-      const [record] = await read(checkSchemaTenant(tenant), [checkSchemaId(id)]);
+      const [record] = await read(checkTenant(tenant), [checkSchemaId(id)]);
       return record;
     },
 
     async list(tenant, query) {
-      checkSchemaTenant(tenant);
+      checkTenant(tenant);
       const size = pageLimit(query);
       const after = decodeSchemaCursor(query?.cursor);
       const found: SchemaRecord[] = [];
@@ -68,16 +68,11 @@ export function createRedisSchemaStore(ctx: RedisStoreContext): SchemaStore {
         if (found.length > size || ids.length < want || last === undefined) break;
         from = `(${last}`;
       }
-      const page = found.slice(0, size);
-      const lastReturned = page[page.length - 1];
-      return {
-        items: page,
-        nextCursor: found.length > size && lastReturned !== undefined ? encodeSchemaCursor(lastReturned.id) : null,
-      };
+      return pageOf(found, size, (last) => encodeSchemaCursor(last.id));
     },
 
     async delete(tenant, id) {
-      const checkedTenant = checkSchemaTenant(tenant);
+      const checkedTenant = checkTenant(tenant);
       const checkedId = checkSchemaId(id);
       const deleted = await deleteScript.run(client, [schemaKey(checkedTenant, checkedId), indexKey(checkedTenant)], [checkedId]);
       return deleted === 1;

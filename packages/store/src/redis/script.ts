@@ -10,7 +10,8 @@ const LUA_DIR = new URL('../../lua/', import.meta.url);
 
 export type RedisScript = {
   readonly name: string;
-  run(client: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
+  /** ARGV may hold Buffers: ioredis sends them verbatim, so binary content survives the trip. */
+  run(client: Redis, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown>;
 };
 
 export function loadScript(name: string): RedisScript {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type CordumError, InvalidError, isCordumError, sha256Hex } from '@cordum/core';
+import { InvalidError, sha256Hex } from '@cordum/core';
 import { artifactPointer } from '@cordum/protocol';
 import {
   type ArtifactMeta,
@@ -9,17 +9,8 @@ import {
   STORE_DEFAULTS,
 } from '@cordum/store';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { allPages, expectRejection, rejection } from './assertions.js';
 import type { PortFactory, PortFixture } from './fixture.js';
-
-async function rejection(promise: Promise<unknown>): Promise<CordumError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isCordumError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -43,18 +34,8 @@ export function runArtifactStoreContract(label: string, factory: PortFactory<Art
       content,
       ...extra,
     });
-    const collect = async (tenant: string, limit: number): Promise<ArtifactMeta[]> => {
-      const all: ArtifactMeta[] = [];
-      let cursor: string | null = null;
-      for (let pages = 0; pages < 100; pages++) {
-        const page = await store.list(tenant, { limit, cursor });
-        expect(page.items.length).toBeLessThanOrEqual(limit);
-        all.push(...page.items);
-        cursor = page.nextCursor;
-        if (cursor === null) return all;
-      }
-      throw new Error('listing did not end');
-    };
+    const collect = async (tenant: string, limit: number): Promise<ArtifactMeta[]> =>
+      (await allPages((cursor) => store.list(tenant, { limit, cursor }), { limit, maxPages: 100 })).items;
 
     beforeEach(async () => {
       fx = await factory();
@@ -160,9 +141,11 @@ export function runArtifactStoreContract(label: string, factory: PortFactory<Art
     });
 
     it('refuses content above min(store limit, put.maxBytes) with InvalidError(payload_too_large)', async () => {
-      const perCall = await rejection(store.put(art(Buffer.alloc(11), { maxBytes: 10 })));
-      expect(perCall).toBeInstanceOf(InvalidError);
-      expect(perCall.code).toBe('payload_too_large');
+      const perCall = await expectRejection(
+        store.put(art(Buffer.alloc(11), { maxBytes: 10 })),
+        InvalidError,
+        'payload_too_large',
+      );
       expect(perCall.details).toMatchObject({ size_bytes: 11, max_bytes: 10 });
       expect((await store.put(art(Buffer.alloc(10), { maxBytes: 10 }))).sizeBytes).toBe(10);
 
@@ -266,11 +249,7 @@ export function runArtifactStoreContract(label: string, factory: PortFactory<Art
         () => store.list('a b'),
         () => store.delete('acme', ''),
       ];
-      for (const call of bad) {
-        const err = await rejection(call());
-        expect(err).toBeInstanceOf(InvalidError);
-        expect(err.code).toBe('invalid_argument');
-      }
+      for (const call of bad) await expectRejection(call(), InvalidError, 'invalid_argument');
       expect((await store.list('acme')).items).toEqual([]);
     });
 

@@ -1,17 +1,8 @@
-import { type CordumError, InvalidError, isCordumError } from '@cordum/core';
+import { InvalidError } from '@cordum/core';
 import type { IdempotencyKey, IdempotencyStore } from '@cordum/store';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { expectRejection } from './assertions.js';
 import type { PortFactory, PortFixture } from './fixture.js';
-
-async function rejection(promise: Promise<unknown>): Promise<CordumError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isCordumError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
 /**
  * The IdempotencyStore contract: the first claim wins atomically (also across instances), later claims see
@@ -109,11 +100,7 @@ export function runIdempotencyStoreContract(label: string, factory: PortFactory<
         () => store.release(k('x', 'JOB'), 'v'),
         () => store.release(k('x'), ''),
       ];
-      for (const call of bad) {
-        const err = await rejection(call());
-        expect(err).toBeInstanceOf(InvalidError);
-        expect(err.code).toBe('invalid_argument');
-      }
+      for (const call of bad) await expectRejection(call(), InvalidError, 'invalid_argument');
       expect(await store.get(k('x'))).toBeUndefined();
     });
 

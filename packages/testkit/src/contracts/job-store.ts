@@ -2,27 +2,16 @@ import { ConflictError, type CordumError, InvalidError, type JsonValue, NotFound
 import { JOB_STATES, type JobState } from '@cordum/protocol';
 import type { JobRecord, JobStore, JobTimer, NewJob, TransitionRequest } from '@cordum/store';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type ErrorClass, allPages, expectRejection } from './assertions.js';
 import type { PortFactory, PortFixture } from './fixture.js';
 
 // The JobStore contract: every adapter passes exactly this. Build the factory with a short
 // StoreOptions.jobRetentionMs (at most a few seconds; 1000 ms is a good value): the retention test waits
 // until terminal jobs disappear, and other tests only look at terminal jobs right after writing them.
 
-type ErrorClass = typeof ConflictError | typeof InvalidError | typeof NotFoundError;
-
-async function failure(promise: Promise<unknown>): Promise<CordumError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as CordumError;
-  }
-  throw new Error('expected the call to fail, it succeeded');
-}
-
+/** A rejection of class `cls` and code `code` whose message says something. */
 async function expectError(promise: Promise<unknown>, cls: ErrorClass, code: string): Promise<CordumError> {
-  const err = await failure(promise);
-  expect(err).toBeInstanceOf(cls);
-  expect(err.code).toBe(code);
+  const err = await expectRejection(promise, cls, code);
   expect(err.message).not.toBe('');
   return err;
 }
@@ -42,15 +31,8 @@ function newestFirst(a: JobRecord, b: JobRecord): number {
 }
 
 async function listAll(store: JobStore, query: Parameters<JobStore['list']>[0]): Promise<JobRecord[]> {
-  const out: JobRecord[] = [];
-  let cursor: string | null = query.cursor ?? null;
-  for (let page = 0; page < 1000; page++) {
-    const result = await store.list({ ...query, cursor });
-    out.push(...result.items);
-    if (result.nextCursor === null) return out;
-    cursor = result.nextCursor;
-  }
-  throw new Error('listing did not end');
+  const { items } = await allPages((cursor) => store.list({ ...query, cursor }), { from: query.cursor ?? null });
+  return items;
 }
 
 /** For every state, the ids list({tenant, state}) returns. */

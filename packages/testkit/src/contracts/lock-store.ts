@@ -1,17 +1,8 @@
 import { ConflictError, type CordumError, InvalidError, NotFoundError, isCordumError } from '@cordum/core';
 import type { LockInfo, LockMode, LockStore } from '@cordum/store';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { expectRejection, rejection } from './assertions.js';
 import type { PortFactory, PortFixture } from './fixture.js';
-
-async function rejection(promise: Promise<unknown>): Promise<CordumError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isCordumError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
 const ownersOf = (info: LockInfo | undefined | null): string[] => Object.keys(info?.owners ?? {}).sort();
 
@@ -75,9 +66,7 @@ export function runLockStoreContract(label: string, factory: PortFactory<LockSto
     it('an exclusive lock blocks every other owner with ConflictError(lock_held) {mode, owners, message}', async () => {
       const held = await store.acquire(req('a', 'exclusive'));
       for (const mode of ['exclusive', 'shared'] as const) {
-        const err = await rejection(store.acquire(req('b', mode)));
-        expect(err).toBeInstanceOf(ConflictError);
-        expect(err.code).toBe('lock_held');
+        const err = await expectRejection(store.acquire(req('b', mode)), ConflictError, 'lock_held');
         expect(err.details['mode']).toBe('exclusive');
         expect(err.details['owners']).toEqual(['a']);
         expect(typeof err.details['message']).toBe('string');
@@ -143,9 +132,7 @@ export function runLockStoreContract(label: string, factory: PortFactory<LockSto
 
     it('release and renew by a non-holder throw NotFoundError(lock_not_held)', async () => {
       for (const call of [store.release(key('a')), store.renew(key('a'))]) {
-        const err = await rejection(call);
-        expect(err).toBeInstanceOf(NotFoundError);
-        expect(err.code).toBe('lock_not_held');
+        const err = await expectRejection(call, NotFoundError, 'lock_not_held');
         expect(err.message).toContain('res-1');
       }
       await store.acquire(req('a', 'exclusive'));
@@ -239,11 +226,7 @@ export function runLockStoreContract(label: string, factory: PortFactory<LockSto
         () => store.get('a b', 'res-1'),
         () => store.get('acme', ''),
       ];
-      for (const call of bad) {
-        const err = await rejection(call());
-        expect(err).toBeInstanceOf(InvalidError);
-        expect(err.code).toBe('invalid_argument');
-      }
+      for (const call of bad) await expectRejection(call(), InvalidError, 'invalid_argument');
       expect(await store.get('acme', 'res-1')).toBeUndefined();
     });
 

@@ -1,21 +1,12 @@
-import { ConflictError, type CordumError, InvalidError, NotFoundError, isCordumError } from '@cordum/core';
+import { ConflictError, type CordumError, InvalidError, NotFoundError } from '@cordum/core';
 import { contextPointer, resultPointer } from '@cordum/protocol';
 import type { PointerStore, PutPayload } from '@cordum/store';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { expectRejection, rejection } from './assertions.js';
 import type { PortFactory, PortFixture } from './fixture.js';
 
 /** Every byte value, plus sequences that are not valid UTF-8: a lossy string round trip would show. */
 const BINARY = Uint8Array.from([...Array.from({ length: 256 }, (_, i) => i), 0xc3, 0x28, 0xff, 0xfe, 0x00]);
-
-async function rejection(promise: Promise<unknown>): Promise<CordumError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isCordumError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
 const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString('utf8');
 
@@ -88,9 +79,7 @@ export function runPointerStoreContract(label: string, factory: PortFactory<Poin
 
     it('putContext is write-once: other bytes throw ConflictError(already_exists), the original stays', async () => {
       const pointer = await store.putContext('job-1', ctx('acme', 'first'));
-      const err = await rejection(store.putContext('job-1', ctx('acme', 'second')));
-      expect(err).toBeInstanceOf(ConflictError);
-      expect(err.code).toBe('already_exists');
+      const err = await expectRejection(store.putContext('job-1', ctx('acme', 'second')), ConflictError, 'already_exists');
       expect(err.message).toContain(pointer);
       expect(err.details['pointer']).toBe(pointer);
       expect(typeof err.details['message']).toBe('string');
@@ -129,9 +118,7 @@ export function runPointerStoreContract(label: string, factory: PortFactory<Poin
     it('a missing payload: get returns undefined, require throws NotFoundError(input_expired)', async () => {
       const pointer = contextPointer('never-written');
       expect(await store.get(pointer)).toBeUndefined();
-      const err = await rejection(store.require(pointer));
-      expect(err).toBeInstanceOf(NotFoundError);
-      expect(err.code).toBe('input_expired');
+      const err = await expectRejection(store.require(pointer), NotFoundError, 'input_expired');
       expect(err.message).toContain(pointer);
       expect(err.details['pointer']).toBe(pointer);
     });
@@ -139,9 +126,7 @@ export function runPointerStoreContract(label: string, factory: PortFactory<Poin
     it('treats pointers of other schemes (and an empty redis:// key) as missing', async () => {
       for (const pointer of ['s3://bucket/key', 'ctx:job-1', '', 'redis://']) {
         expect(await store.get(pointer)).toBeUndefined();
-        const err = await rejection(store.require(pointer));
-        expect(err).toBeInstanceOf(NotFoundError);
-        expect(err.code).toBe('input_expired');
+        await expectRejection(store.require(pointer), NotFoundError, 'input_expired');
         expect(await store.extend(pointer, Date.now() + 60_000)).toBe(false);
         expect(await store.delete(pointer)).toBe(false);
       }
@@ -207,11 +192,7 @@ export function runPointerStoreContract(label: string, factory: PortFactory<Poin
           () => store.putResult('job-1', ctx('acme', 'x', { ttlMs })),
         ]),
       ];
-      for (const call of bad) {
-        const err = await rejection(call());
-        expect(err).toBeInstanceOf(InvalidError);
-        expect(err.code).toBe('invalid_argument');
-      }
+      for (const call of bad) await expectRejection(call(), InvalidError, 'invalid_argument');
       expect(await store.get(contextPointer('job-1'))).toBeUndefined();
       expect(await store.get(resultPointer('job-1'))).toBeUndefined();
       await store.putContext('job-1', ctx('acme', 'x'));

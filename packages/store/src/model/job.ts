@@ -1,4 +1,4 @@
-import { InvalidError, isSafeId, isSafeTenantId, newTraceId } from '@cordum/core';
+import { InvalidError, isSafeId, newTraceId } from '@cordum/core';
 import {
   JOB_STATES,
   type JobState,
@@ -8,8 +8,9 @@ import {
   isJobState,
   isTerminalJobState,
 } from '@cordum/protocol';
-import { decodeCursor, pageLimit } from './cursor.js';
-import type { JobPatch, JobQuery, JobRecord, JobTimer, NewJob, TransitionRequest } from './job-store.js';
+import { encodeCursor, pageLimit } from '../ports/cursor.js';
+import type { JobPatch, JobQuery, JobRecord, JobTimer, NewJob, TransitionRequest } from '../ports/job-store.js';
+import { checkTenant, decodeQueryCursor } from './common.js';
 
 // Input checks and normalisation shared by the JobStore adapters, so that the memory and Redis backends
 // reject exactly the same requests with exactly the same errors. Nothing here touches a backend.
@@ -96,13 +97,6 @@ export type CheckedQuery = {
 
 function invalid(message: string, details: Record<string, unknown>): InvalidError {
   return new InvalidError(message, { details });
-}
-
-export function checkTenant(tenant: unknown): string {
-  if (typeof tenant !== 'string' || !isSafeTenantId(tenant)) {
-    throw invalid(`invalid tenant id ${JSON.stringify(tenant)}: use 1-64 of A-Z a-z 0-9 . _ -`, { tenant });
-  }
-  return tenant;
 }
 
 function checkJobId(id: unknown): string {
@@ -265,6 +259,11 @@ export function checkTransition(request: TransitionRequest): CheckedTransition {
   };
 }
 
+/** The cursor that continues a listing after `position` (checkQuery decodes it). */
+export function encodeJobCursor(position: JobCursor): string {
+  return encodeCursor(position);
+}
+
 export function isJobCursor(value: unknown): value is JobCursor {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
@@ -282,8 +281,7 @@ export function checkQuery(query: JobQuery): CheckedQuery {
   const createdBefore =
     query.createdBefore === undefined ? undefined : checkMillis(query.createdBefore, 'createdBefore');
   const limit = pageLimit(query);
-  const cursor =
-    query.cursor === undefined || query.cursor === null ? undefined : decodeCursor(query.cursor, isJobCursor);
+  const cursor = decodeQueryCursor(query.cursor, isJobCursor);
   return { tenant, state, topic: query.topic, createdAfter, createdBefore, limit, cursor };
 }
 

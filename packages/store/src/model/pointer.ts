@@ -1,0 +1,65 @@
+import { InvalidError, NotFoundError, isSafeId } from '@cordum/core';
+import { pointerKey } from '@cordum/protocol';
+import type { PutPayload } from '../ports/pointer-store.js';
+import { checkTenant, checkTtlMs } from './common.js';
+
+// PointerStore input checks and the pointer → key rule, shared by the memory and Redis adapters.
+
+export const DEFAULT_PAYLOAD_CONTENT_TYPE = 'application/json';
+
+/**
+ * What follows redis:// in a pointer, or undefined when the pointer can never name a payload. Keys of the
+ * tenant namespace (t:…) never hold payloads: pointers arrive in packets, and a crafted one must not reach
+ * tenant data.
+ */
+export function payloadKey(pointer: string): string | undefined {
+  const key = pointerKey(pointer);
+  return key === undefined || key.startsWith('t:') ? undefined : key;
+}
+
+export function checkJobId(jobId: string): string {
+  if (typeof jobId !== 'string' || !isSafeId(jobId)) {
+    throw new InvalidError(
+      `invalid job id ${JSON.stringify(jobId)}: use 1-200 characters without whitespace or slashes`,
+      { details: { job_id: jobId } },
+    );
+  }
+  return jobId;
+}
+
+export type CheckedPayload = {
+  /** A copy: the caller keeps its array, the store keeps (or sends) its own bytes. */
+  bytes: Buffer;
+  contentType: string;
+  ttlMs: number;
+};
+
+export function checkPutPayload(payload: PutPayload, defaultTtlMs: number): CheckedPayload {
+  checkTenant(payload.tenant);
+  const { bytes } = payload;
+  if (typeof bytes !== 'string' && !(bytes instanceof Uint8Array)) {
+    throw new InvalidError('payload bytes must be a Uint8Array or a string');
+  }
+  const contentType = payload.contentType ?? DEFAULT_PAYLOAD_CONTENT_TYPE;
+  if (typeof contentType !== 'string' || contentType === '') {
+    throw new InvalidError('contentType must be a non-empty string', { details: { content_type: contentType } });
+  }
+  const ttlMs = checkTtlMs(payload.ttlMs ?? defaultTtlMs);
+  return { bytes: typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes), contentType, ttlMs };
+}
+
+export function checkUntilMs(untilMs: number): number {
+  if (!Number.isSafeInteger(untilMs)) {
+    throw new InvalidError(`untilMs must be an integer store-clock time in ms, got ${untilMs}`, {
+      details: { until_ms: untilMs },
+    });
+  }
+  return untilMs;
+}
+
+export function inputExpired(pointer: string): NotFoundError {
+  return new NotFoundError(
+    `the payload behind ${pointer} has expired or was never written; resubmit it with a fresh payload`,
+    { code: 'input_expired', details: { pointer } },
+  );
+}
