@@ -2,7 +2,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import js from '@eslint/js';
-import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 import importX from 'eslint-plugin-import-x';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
@@ -84,12 +83,17 @@ export default tseslint.config(
     },
     plugins: { 'import-x': importX },
     settings: {
-      'import-x/resolver-next': [
-        createTypeScriptImportResolver({
+      // eslint-import-resolver-typescript 3.7 and import-x 4.6 are the last releases on a pure-JS resolver;
+      // later ones need per-platform native packages that an npm mirror may not carry (npm ci then fails).
+      // Parse .ts dependencies with the TypeScript parser, or import-x cannot follow them (no-cycle would
+      // silently find nothing).
+      ...importX.flatConfigs.typescript.settings,
+      'import-x/resolver': {
+        typescript: {
           project: './tsconfig.check.json',
           conditionNames: ['cordum-source', 'types', 'import', 'node', 'default'],
-        }),
-      ],
+        },
+      },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
@@ -108,7 +112,7 @@ export default tseslint.config(
       'import-x/no-extraneous-dependencies': [
         'error',
         {
-          devDependencies: ['**/*.test.ts', '*.config.{js,ts}', 'bench/**', 'e2e/**', 'scripts/**'],
+          devDependencies: ['**/*.test.ts', '*.config.{js,ts}', 'bench/**', 'e2e/**', 'scripts/**', 'tools/**'],
           includeTypes: true,
         },
       ],

@@ -12,6 +12,7 @@ export default defineConfig({
       'services/*/src/**/*.test.ts',
       'apps/*/src/**/*.test.ts',
       'e2e/**/*.test.ts',
+      'tools/**/*.test.ts',
     ],
     pool: 'forks',
     testTimeout: 20_000,
