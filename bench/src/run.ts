@@ -3,6 +3,7 @@
 import { busBenchmarks } from './bus.bench.js';
 import { report } from './harness.js';
 import { protocolBenchmarks } from './protocol.bench.js';
+import { storeBenchmarks } from './store.bench.js';
 
 const only = process.argv[2];
 
@@ -10,6 +11,7 @@ async function main(): Promise<void> {
   const suites: Record<string, () => Promise<unknown[]> | unknown[]> = {
     protocol: protocolBenchmarks,
     bus: busBenchmarks,
+    store: storeBenchmarks,
   };
   for (const [name, run] of Object.entries(suites)) {
     if (only !== undefined && only !== name) continue;
