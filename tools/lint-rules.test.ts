@@ -40,6 +40,15 @@ describe('architecture lint rules', () => {
     expect(found.some((m) => m.startsWith('no-restricted-imports'))).toBe(true);
   });
 
+  it('hold apps to their own, narrower lists', async () => {
+    const code = "import { createMemoryBus } from '@cordum/bus/memory';\nvoid createMemoryBus;\n";
+    for (const app of ['apps/dashboard/src/x.ts', 'apps/cli/src/x.ts']) {
+      expect((await ruleIds(code, app)).some((m) => m.startsWith('no-restricted-imports')), app).toBe(true);
+    }
+    const protocolOnly = "import { Subjects } from '@cordum/protocol';\nvoid Subjects;\n";
+    expect((await ruleIds(protocolOnly, 'apps/dashboard/src/x.ts')).some((m) => m.startsWith('no-restricted-imports'))).toBe(false);
+  });
+
   it('detect import cycles', async () => {
     const tag = randomBytes(4).toString('hex');
     const a = join(root, 'packages/core/src', `zz-cycle-a-${tag}.ts`);

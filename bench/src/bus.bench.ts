@@ -8,8 +8,11 @@ import { type BenchResult, round } from './harness.js';
 async function throughput(name: string, publisher: Bus, subscriber: Bus, subject: string, n: number): Promise<BenchResult> {
   let handled = 0;
   let done!: () => void;
-  const finished = new Promise<void>((resolve) => {
+  let timer: NodeJS.Timeout | undefined;
+  const finished = new Promise<void>((resolve, reject) => {
     done = resolve;
+    // Core delivery drops messages a subscriber cannot keep up with; say so instead of hanging.
+    timer = setTimeout(() => reject(new Error(`${name}: handled ${handled} of ${n} within 60 s`)), 60_000);
   });
   const sub = await subscriber.subscribe(
     subject,
@@ -25,10 +28,15 @@ async function throughput(name: string, publisher: Bus, subscriber: Bus, subject
   const batch: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {
     batch.push(publisher.publish(subject, payload, { msgId: `bench-${name}-${i}` }));
-    if (batch.length === 1000) await Promise.all(batch.splice(0));
+    if (batch.length === 1000) {
+      await Promise.all(batch.splice(0));
+      // Let the subscriber keep up: core pub/sub has no backpressure of its own.
+      await publisher.flush();
+    }
   }
   await Promise.all(batch);
   await finished;
+  clearTimeout(timer);
   const seconds = (performance.now() - start) / 1000;
   await sub.drain();
   return { name, ops: n, seconds: round(seconds), ops_per_sec: Math.round(n / seconds) };

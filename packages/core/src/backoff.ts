@@ -20,8 +20,9 @@ export function backoffDelay(attempt: number, options: BackoffOptions, random: (
   const { initialMs, maxMs, multiplier = 2, jitter = 'full' } = options;
   if (!(attempt >= 1)) throw new RangeError(`attempt must be >= 1, got ${attempt}`);
   if (initialMs < 0 || maxMs < initialMs) throw new RangeError('need 0 <= initialMs <= maxMs');
-  const exp = Math.min(maxMs, initialMs * Math.pow(multiplier, attempt - 1));
-  const base = Number.isFinite(exp) ? exp : maxMs;
+  // initialMs * multiplier^n overflows to Infinity for large n (and 0 * Infinity is NaN): cap first.
+  const growth = Math.pow(multiplier, attempt - 1);
+  const base = initialMs === 0 ? 0 : Number.isFinite(growth) ? Math.min(maxMs, initialMs * growth) : maxMs;
   switch (jitter) {
     case 'none':
       return Math.round(base);

@@ -23,7 +23,10 @@ function write(value: unknown, path: string): string {
       if (!Number.isFinite(value)) throw new TypeError(`${path}: ${value} is not representable in JSON`);
       return JSON.stringify(value);
     case 'object': {
-      if (Array.isArray(value)) return `[${value.map((v, i) => write(v, `${path}[${i}]`)).join(',')}]`;
+      if (Array.isArray(value)) {
+        // Like JSON.stringify: holes and undefined elements are null (Array.from visits holes, map skips them).
+        return `[${Array.from(value, (v: unknown, i) => (v === undefined ? 'null' : write(v, `${path}[${i}]`))).join(',')}]`;
+      }
       if (value instanceof Date) return JSON.stringify(value.toISOString());
       const proto = Object.getPrototypeOf(value) as unknown;
       if (proto !== Object.prototype && proto !== null) {

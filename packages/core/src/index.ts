@@ -28,7 +28,7 @@ export {
   isPlainObject,
   sha256Hex,
 } from './canonical-json.js';
-export { jsonMergePatch } from './json-merge.js';
+export { hasUnsafeKeys, jsonMergePatch } from './json-merge.js';
 export {
   CONFIG_SCOPES,
   type ConfigLayer,

@@ -43,8 +43,35 @@ export function withContext(logger: Logger, ctx: LogContext): Logger {
   return logger.child(contextFields(ctx));
 }
 
-// Keys whose values never reach a log line, wherever they appear (one level deep and at the top).
-const REDACT_KEYS = ['authorization', 'api_key', 'apiKey', 'x-api-key', 'password', 'secret', 'token', 'auth_token'];
+// Keys whose values never reach a log line, at the top level and up to three levels down (e.g.
+// req.headers.authorization, packet.payload.value.authToken is four: log packets through a summary, not whole).
+// Spellings differ by source (HTTP headers, JSON snake_case, protobuf-es camelCase), so each is listed.
+const REDACT_KEYS = [
+  'authorization',
+  'Authorization',
+  'cookie',
+  'Cookie',
+  'set-cookie',
+  'x-api-key',
+  'X-Api-Key',
+  'api_key',
+  'apiKey',
+  'password',
+  'passwd',
+  'secret',
+  'client_secret',
+  'clientSecret',
+  'token',
+  'access_token',
+  'accessToken',
+  'refresh_token',
+  'refreshToken',
+  'auth_token',
+  'authToken',
+  'private_key',
+  'privateKey',
+];
+const REDACT_DEPTHS = ['', '*.', '*.*.', '*.*.*.'];
 
 export type LoggerOptions = {
   /** Component name, logged as `name` on every line. */
@@ -58,7 +85,9 @@ export type LoggerOptions = {
 
 export function createLogger(options: LoggerOptions): Logger {
   const paths = REDACT_KEYS.flatMap((k) =>
-    /^[A-Za-z_$][\w$]*$/.test(k) ? [k, `*.${k}`] : [`["${k}"]`, `*["${k}"]`],
+    REDACT_DEPTHS.map((prefix) =>
+      /^[A-Za-z_$][\w$]*$/.test(k) ? `${prefix}${k}` : `${prefix.replace(/\.$/, '')}["${k}"]`,
+    ),
   );
   const base = pino(
     {

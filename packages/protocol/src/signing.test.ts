@@ -118,6 +118,17 @@ describe('packet signatures (ECDSA P-256, DER)', () => {
     expect(verifyPacketSignature(packet, publicKey, wire)).toBe(true);
   });
 
+  it('never lets the raw bytes vouch for a packet changed after decoding', () => {
+    const { privateKey, publicKey } = keys();
+    const body = Buffer.from('120173' + '0a0174' + '2001', 'hex');
+    const sig = sign('sha256', body, { key: privateKey, dsaEncoding: 'der' });
+    const wire = Buffer.concat([body, Buffer.from([0x72, sig.length]), sig]);
+    const packet = decodePacket(wire);
+    expect(verifyPacketSignature(packet, publicKey, wire)).toBe(true);
+    packet.senderId = 'someone-else';
+    expect(verifyPacketSignature(packet, publicKey, wire)).toBe(false);
+  });
+
   it('keeps empty-but-set sub-messages (their presence is meaningful)', () => {
     const p = create(BusPacketSchema, { payload: { case: 'jobCancel', value: {} } });
     expect(Buffer.from(canonicalEncode(BusPacketSchema, p)).toString('hex')).toBe('8201' + '00');

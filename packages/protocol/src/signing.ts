@@ -1,5 +1,5 @@
 import { KeyObject, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
-import { clone } from '@bufbuild/protobuf';
+import { clone, equals, fromBinary } from '@bufbuild/protobuf';
 import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
 import { canonicalEncode } from './canonical.js';
 import { type BusPacket, BusPacketSchema } from './gen/cordum/agent/v1/buspacket_pb.js';
@@ -49,7 +49,8 @@ export function signPacket(packet: BusPacket, privateKey: KeyInput): BusPacket {
 /**
  * Verifies a packet's signature. With `raw` (the bytes as received) it also accepts a signature over those
  * exact bytes minus field 14, which covers senders whose encoder is not canonical but who signed what
- * they sent.
+ * they sent — but only when `raw` decodes to this very packet, so a signature over some other bytes can
+ * never vouch for a packet that was changed after decoding.
  */
 export function verifyPacketSignature(packet: BusPacket, publicKey: KeyInput, raw?: Uint8Array): boolean {
   if (packet.signature.byteLength === 0) return false;
@@ -62,11 +63,19 @@ export function verifyPacketSignature(packet: BusPacket, publicKey: KeyInput, ra
     }
   };
   if (check(signingBytes(packet))) return true;
-  if (raw !== undefined) {
+  if (raw !== undefined && decodesTo(raw, packet)) {
     const stripped = stripTopLevelField(raw, SIGNATURE_FIELD);
     if (stripped !== undefined && check(stripped)) return true;
   }
   return false;
+}
+
+function decodesTo(raw: Uint8Array, packet: BusPacket): boolean {
+  try {
+    return equals(BusPacketSchema, fromBinary(BusPacketSchema, raw), packet);
+  } catch {
+    return false;
+  }
 }
 
 function stripTopLevelField(bytes: Uint8Array, fieldNo: number): Uint8Array | undefined {

@@ -19,10 +19,18 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.once('exit', () => {
+  const cleanup = (): void => {
     for (const child of live) child.kill('SIGKILL');
     for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
-  });
+  };
+  process.once('exit', cleanup);
+  // An interrupted run (Ctrl-C, CI cancel) must not leave servers behind either.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      cleanup();
+      process.kill(process.pid, signal);
+    });
+  }
 }
 
 /**
@@ -126,6 +134,13 @@ function stopChild(child: ChildProcess, timeoutMs = 5000): Promise<void> {
   });
 }
 
+/** The port answering must be ours: a server that lost the bind race exits instead of serving. */
+function assertAlive(child: ChildProcess, bin: string): void {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    throw new Error(`${bin} exited after start (address already in use?)`);
+  }
+}
+
 function waitForPort(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
@@ -192,10 +207,11 @@ export async function startRedis(options: { args?: string[] } = {}): Promise<Red
           'yes',
           ...(options.args ?? []),
         ],
-        /Ready to accept connections|Address already in use/,
+        /Ready to accept connections/,
         15_000,
       );
       await waitForPort(port, 5000);
+      assertAlive(child, bin);
       const stop = async (): Promise<void> => {
         await stopChild(child);
         await rm(dir, { recursive: true, force: true });
@@ -247,8 +263,9 @@ export async function startNats(options: { jetstream?: boolean; args?: string[] 
     ...(options.args ?? []),
   ];
   const launch = async (port: number): Promise<ChildProcess> => {
-    const { child } = await spawnServer(bin, argsFor(port), /Server is ready|address already in use/i, 15_000);
+    const { child } = await spawnServer(bin, argsFor(port), /Server is ready/, 15_000);
     await waitForPort(port, 5000);
+    assertAlive(child, bin);
     return child;
   };
   try {

@@ -42,6 +42,10 @@ export type MemoryBusOptions = {
   ackWaitMs?: number;
   /** Default 2 min (the JetStream default duplicate window). */
   dedupeWindowMs?: number;
+  /** Durable messages older than this are dropped unhandled (the stream's max age). Default 7 d. */
+  maxAgeMs?: number;
+  /** Core messages a subscriber may have waiting before new ones are dropped. Default 65,536. */
+  maxPending?: number;
   maxDeliveries?: number;
   logger?: Logger;
   metrics?: Metrics;
@@ -57,6 +61,7 @@ export type MemoryBroker = {
 
 type Envelope = {
   subject: string;
+  publishedAt: number;
   data: Uint8Array;
   headers: BusHeaders;
   msgId: string | undefined;
@@ -70,6 +75,8 @@ type Client = {
 
 type CoreSub = {
   pattern: string;
+  /** Accepted and not yet handled. */
+  pending: number;
   queue: string | undefined;
   client: Client;
   handler: MessageHandler;
@@ -103,6 +110,8 @@ export function createMemoryBroker(options: MemoryBusOptions = {}): MemoryBroker
   const durableSubjects = new Set(mode === 'durable' ? (options.durableSubjects ?? DURABLE_SUBJECTS) : []);
   const ackWaitMs = options.ackWaitMs ?? 30_000;
   const dedupeWindowMs = options.dedupeWindowMs ?? 120_000;
+  const maxAgeMs = options.maxAgeMs ?? 7 * 86_400_000;
+  const maxPending = options.maxPending ?? 65_536;
   const policy: SettlePolicy = { ...DEFAULT_SETTLE_POLICY, maxDeliveries: options.maxDeliveries ?? 20 };
   const keepAliveMs = Math.max(50, Math.floor(ackWaitMs / 3));
 
@@ -117,12 +126,23 @@ export function createMemoryBroker(options: MemoryBusOptions = {}): MemoryBroker
   // ---- core delivery ------------------------------------------------------------------------------
 
   function deliverCore(sub: CoreSub, envelope: Envelope): void {
+    // Core is at-most-once: a subscriber that cannot keep up loses messages beyond its pending limit, as a
+    // NATS slow consumer does, instead of growing memory without bound.
+    if (sub.pending >= maxPending) {
+      options.metrics
+        ?.counter('bus_dropped_total', 'Core messages dropped by slow subscribers', ['subject'])
+        .inc({ subject: sub.pattern });
+      return;
+    }
+    sub.pending++;
     void sub.limiter.acquire().then(async () => {
       try {
-        if (!sub.active || sub.client.closed) return;
+        // Messages accepted before a drain are still handled (drain waits for them); a closed client's are not.
+        if (sub.client.closed) return;
         const delivery = createSettleableMessage(baseMessage(envelope, 1, false), undefined);
         await runHandler(sub.handler, delivery, { policy, instruments: sub.client.instruments, keepAliveMs: undefined });
       } finally {
+        sub.pending--;
         sub.limiter.release();
       }
     });
@@ -167,6 +187,7 @@ export function createMemoryBroker(options: MemoryBusOptions = {}): MemoryBroker
       if (member === undefined) return;
       const item = consumer.backlog.shift();
       if (item === undefined) return;
+      if (Date.now() - item.envelope.publishedAt > maxAgeMs) continue;
       dispatch(consumer, member, item);
     }
   }
@@ -297,7 +318,7 @@ export function createMemoryBroker(options: MemoryBusOptions = {}): MemoryBroker
       const headers: Record<string, string> = { ...opts.headers };
       const msgId = 'msgId' in opts ? opts.msgId : undefined;
       if (msgId !== undefined) headers[MSG_ID_HEADER] = msgId;
-      return { subject, data: Uint8Array.from(data), headers, msgId, replyTo: undefined };
+      return { subject, publishedAt: Date.now(), data: Uint8Array.from(data), headers, msgId, replyTo: undefined };
     }
 
     async function subscribeCore(pattern: string, handler: MessageHandler, opts: SubscribeOptions): Promise<Subscription> {
@@ -307,6 +328,7 @@ export function createMemoryBroker(options: MemoryBusOptions = {}): MemoryBroker
         client,
         handler,
         limiter: createLimiter(opts.concurrency ?? 64),
+        pending: 0,
         active: true,
       };
       coreSubs.push(sub);
@@ -387,7 +409,11 @@ export function createMemoryBroker(options: MemoryBusOptions = {}): MemoryBroker
               clearTimeout(timer);
               resolve(
                 createSettleableMessage(
-                  baseMessage({ subject, data: reply, headers, msgId: undefined, replyTo: undefined }, 1, false),
+                  baseMessage(
+                    { subject, publishedAt: Date.now(), data: reply, headers, msgId: undefined, replyTo: undefined },
+                    1,
+                    false,
+                  ),
                   undefined,
                 ).message,
               );

@@ -81,6 +81,15 @@ export type NatsBusOptions = {
   metrics?: Metrics;
 };
 
+type JetStreamHandles = {
+  client: JetStreamClient;
+  manager: JetStreamManager;
+  /** Creates the stream again if it was deleted (or adds missing subjects). */
+  ensureStream(): Promise<void>;
+};
+
+type StreamLimits = { maxAgeMs: number; replicas: number; duplicateWindowMs: number };
+
 type Resolved = {
   streamName: string;
   durableSubjects: ReadonlySet<string>;
@@ -121,16 +130,17 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
     policy: { ...DEFAULT_SETTLE_POLICY, maxDeliveries: options.maxDeliveries ?? DEFAULT_SETTLE_POLICY.maxDeliveries },
     instruments: { logger, metrics: options.metrics },
   };
-  let js: { client: JetStreamClient; manager: JetStreamManager } | undefined;
+  let js: JetStreamHandles | undefined;
   if (options.jetstream === true) {
     try {
       const manager = await jetstreamManager(nc);
-      await ensureStream(manager, resolved, {
+      const limits = {
         maxAgeMs: options.maxAgeMs ?? 7 * 86_400_000,
         replicas: options.replicas ?? 1,
         duplicateWindowMs: options.duplicateWindowMs ?? 120_000,
-      });
-      js = { client: jetstream(nc), manager };
+      };
+      await ensureStream(manager, resolved, limits);
+      js = { client: jetstream(nc), manager, ensureStream: () => ensureStream(manager, resolved, limits) };
     } catch (err) {
       await nc.close();
       throw new RetryableError(`JetStream is not available: ${toError(err).message}`, { code: 'unavailable', cause: err });
@@ -139,11 +149,7 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
   return createNatsBus(nc, js, resolved, createLimiter(options.publishWindow ?? 256));
 }
 
-async function ensureStream(
-  manager: JetStreamManager,
-  resolved: Resolved,
-  limits: { maxAgeMs: number; replicas: number; duplicateWindowMs: number },
-): Promise<void> {
+async function ensureStream(manager: JetStreamManager, resolved: Resolved, limits: StreamLimits): Promise<void> {
   const wanted = [...resolved.durableSubjects];
   let existing: Awaited<ReturnType<JetStreamManager['streams']['info']>> | undefined;
   try {
@@ -195,16 +201,32 @@ function unavailable(what: string, err: unknown): RetryableError {
 
 function createNatsBus(
   nc: NatsConnection,
-  js: { client: JetStreamClient; manager: JetStreamManager } | undefined,
+  js: JetStreamHandles | undefined,
   resolved: Resolved,
   publishWindow: Limiter,
 ): Bus {
   const { logger } = resolved.instruments;
   const subscriptions = new Set<Subscription>();
   const consumerReady = new Map<string, Promise<Consumer>>();
+  const repullers = new Set<() => void>();
+  let reconnected: { promise: Promise<void>; resolve: () => void } | undefined;
+  const untilConnected = (): Promise<void> => {
+    if (connected || nc.isClosed()) return Promise.resolve();
+    if (reconnected === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      reconnected = { promise, resolve };
+    }
+    return reconnected.promise;
+  };
   let connected = true;
   let reconnects = 0;
-  let closing = false;
+  // draining: no new subscriptions, but running handlers may still publish (a worker's last results);
+  // closed: nothing more goes out.
+  let draining = false;
+  let closed = false;
 
   void (async () => {
     for await (const s of nc.status()) {
@@ -217,9 +239,15 @@ function createNatsBus(
           connected = true;
           reconnects++;
           logger.info({ server: s.server }, 'NATS reconnected');
+          // A pull issued before the disconnect is gone with it; make every durable loop pull again now
+          // instead of waiting for that pull to expire.
+          reconnected?.resolve();
+          reconnected = undefined;
+          for (const repull of repullers) repull();
           break;
         case 'close':
           connected = false;
+          reconnected?.resolve();
           break;
         case 'reconnecting':
         case 'update':
@@ -253,22 +281,30 @@ function createNatsBus(
     };
   }
 
-  function ensureConsumer(queue: string, subject: string): Promise<Consumer> {
+  /** The group's durable consumer, created on first use; `fresh` re-checks the server (after a failure). */
+  function ensureConsumer(queue: string, subject: string, fresh = false): Promise<Consumer> {
     const name = durableConsumerName(queue, subject);
-    let ready = consumerReady.get(name);
+    let ready = fresh ? undefined : consumerReady.get(name);
     if (ready === undefined) {
       const { client, manager } = js!;
       const config = {
         durable_name: name,
         filter_subject: subject,
         ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
+        // A group starts at the messages published after it first subscribes, as the memory broker does;
+        // once created, the consumer keeps its position across restarts of either side.
+        deliver_policy: DeliverPolicy.New,
         ack_wait: nanos(resolved.ackWaitMs),
         max_ack_pending: resolved.maxAckPending,
       };
       ready = (async () => {
         try {
-          await manager.consumers.info(resolved.streamName, name);
+          await manager.consumers.info(resolved.streamName, name).catch(async (err: unknown) => {
+            // The stream itself may be gone (deleted by an operator): put it back, then look again.
+            if (!/stream not found/i.test(toError(err).message)) throw err;
+            await js!.ensureStream();
+            return manager.consumers.info(resolved.streamName, name);
+          });
           await manager.consumers.update(resolved.streamName, name, {
             ack_wait: config.ack_wait,
             max_ack_pending: config.max_ack_pending,
@@ -299,12 +335,9 @@ function createNatsBus(
     }
     const limiter = createLimiter(concurrency);
     const keepAliveMs = Math.max(100, Math.floor(resolved.ackWaitMs / 3));
-    let messages: ConsumerMessages;
-    try {
-      messages = await consumer.consume({ max_messages: Math.min(concurrency, resolved.maxAckPending) });
-    } catch (err) {
-      throw unavailable(`consume on ${subject}`, err);
-    }
+    let stopped = false;
+    let batch: ConsumerMessages | undefined;
+
     const handle = (m: JsMsg): Promise<void> => {
       const headers = fromHeaders(m.headers);
       const delivery = createSettleableMessage(
@@ -327,19 +360,62 @@ function createNatsBus(
       );
       return runHandler(handler, delivery, { policy: resolved.policy, instruments: resolved.instruments, keepAliveMs });
     };
+
+    // Pull only as many messages as there are free handler slots, so nothing waits unacknowledged behind a
+    // busy handler (a buffered message would be redelivered elsewhere after the ack wait and then run twice).
+    // A fetch that fails (consumer or stream deleted, server restarting) re-checks both and retries.
     const loop = (async () => {
-      for await (const m of messages) {
+      let failures = 0;
+      while (!stopped) {
         await limiter.acquire();
-        void handle(m).finally(() => limiter.release());
+        limiter.release();
+        if (stopped) break;
+        try {
+          const want = concurrency - limiter.active;
+          batch = await consumer.fetch({ max_messages: want, expires: FETCH_EXPIRES_MS, idle_heartbeat: FETCH_HEARTBEAT_MS });
+          // drain() may have run while the pull was being set up and could not close a batch it did not see.
+          // close() only takes effect when the iterator is read, so read on (nak'ing anything that arrives).
+          if (stopped) void batch.close();
+          logger.debug({ subject, queue, want }, 'durable pull');
+          for await (const m of batch) {
+            if (stopped) {
+              m.nak();
+              continue;
+            }
+            await limiter.acquire();
+            void handle(m).finally(() => limiter.release());
+          }
+          failures = 0;
+          logger.debug({ subject, queue }, 'durable pull ended');
+        } catch (err) {
+          if (stopped) break;
+          failures++;
+          const message = toError(err).message;
+          logger.warn({ subject, queue, err: message, failures }, 'durable fetch failed; retrying');
+          await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** failures, 5000)));
+          // While disconnected, a JetStream API call only waits out its timeout: wait for the reconnect.
+          await untilConnected();
+          if (MISSING_RESOURCE.test(message)) {
+            consumer = await ensureConsumer(queue, subject, true).catch(() => consumer);
+          }
+        }
       }
     })();
+    loop.catch((err: unknown) => logger.error({ subject, queue, err: toError(err).message }, 'durable loop ended'));
+    const repull = (): void => {
+      void batch?.close();
+    };
+    repullers.add(repull);
+
     const subscription: Subscription = {
       subject,
       queue,
       durable: true,
       async drain() {
         subscriptions.delete(subscription);
-        await messages.close();
+        repullers.delete(repull);
+        stopped = true;
+        await batch?.close();
         await loop.catch(() => undefined);
         await limiter.idle();
       },
@@ -361,6 +437,11 @@ function createNatsBus(
         }).finally(() => limiter.release());
       }
     })();
+    // The iterator ends with an error when the server refuses the subscription (permissions) or the
+    // connection closes; log it instead of leaving an unhandled rejection that would kill the process.
+    loop.catch((err: unknown) =>
+      logger.error({ subject, queue: opts.queue, err: toError(err).message }, 'subscription ended with an error'),
+    );
     const subscription: Subscription = {
       subject,
       queue: opts.queue,
@@ -380,15 +461,21 @@ function createNatsBus(
     durable: js !== undefined,
     isDurableSubject,
     async publish(subject, data, opts: PublishOptions = {}) {
-      if (nc.isClosed() || closing) throw new RetryableError('the bus connection is closed', { code: 'unavailable' });
+      if (nc.isClosed() || closed) throw new RetryableError('the bus connection is closed', { code: 'unavailable' });
       const h = toHeaders(opts.headers, opts.msgId);
       if (isDurableSubject(subject)) {
+        const publishOpts = {
+          timeout: resolved.publishTimeoutMs,
+          ...(opts.msgId === undefined ? {} : { msgID: opts.msgId }),
+          ...(h === undefined ? {} : { headers: h }),
+        };
         await publishWindow.acquire();
         try {
-          await js!.client.publish(subject, data, {
-            timeout: resolved.publishTimeoutMs,
-            ...(opts.msgId === undefined ? {} : { msgID: opts.msgId }),
-            ...(h === undefined ? {} : { headers: h }),
+          await js!.client.publish(subject, data, publishOpts).catch(async (err: unknown) => {
+            // A deleted stream reads as "no responders" / "jetstream not enabled": recreate it once.
+            if (!/no responders|not enabled|stream not found/i.test(toError(err).message)) throw err;
+            await js!.ensureStream();
+            return js!.client.publish(subject, data, publishOpts);
           });
         } catch (err) {
           throw unavailable(`durable publish on ${subject}`, err);
@@ -404,7 +491,9 @@ function createNatsBus(
       }
     },
     async subscribe(subject, handler, opts = {}) {
-      if (nc.isClosed() || closing) throw new RetryableError('the bus connection is closed', { code: 'unavailable' });
+      if (nc.isClosed() || closed || draining) {
+        throw new RetryableError('the bus connection is closed', { code: 'unavailable' });
+      }
       if (opts.queue !== undefined && isDurableSubject(subject)) {
         return subscribeDurable(subject, opts.queue, handler, opts.concurrency ?? 64);
       }
@@ -446,18 +535,31 @@ function createNatsBus(
     }),
     async drain() {
       if (nc.isClosed()) return;
-      closing = true;
+      draining = true;
+      // Handlers still running may publish their results: keep publishing open until they are done.
       await Promise.all([...subscriptions].map((s) => s.drain()));
       await publishWindow.idle();
+      closed = true;
       await nc.drain().catch(() => undefined);
     },
     async close() {
-      closing = true;
+      closed = true;
       subscriptions.clear();
       if (!nc.isClosed()) await nc.close();
     },
   };
 }
+
+/** Fetch errors after which the consumer (and stream) are checked and recreated if gone. */
+const MISSING_RESOURCE = /consumer not found|consumer deleted|stream not found|no responders|heartbeats missed/i;
+
+/** How long one pull waits for messages before the loop asks again (the JetStream minimum is 1 s). */
+const FETCH_EXPIRES_MS = 5000;
+/**
+ * The server heartbeats an open pull this often; two missed beats end it with an error, so a pull lost in
+ * a server restart (sent while JetStream was still loading) is noticed in about a second, not at expiry.
+ */
+const FETCH_HEARTBEAT_MS = 500;
 
 function hasCause(err: unknown, type: abstract new (...args: never[]) => Error): boolean {
   return err instanceof Error && err.cause instanceof type;

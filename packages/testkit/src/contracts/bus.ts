@@ -213,6 +213,47 @@ export function runBusContract(label: string, factory: BusFactory, options: { du
         await expect(bus.publish(topic, enc.encode('x'))).rejects.toBeInstanceOf(RetryableError);
       });
 
+      it('drain handles messages already queued behind the concurrency limit', async () => {
+        const bus = await open();
+        const handled: string[] = [];
+        await bus.subscribe(
+          topic,
+          async (m) => {
+            await sleep(30);
+            handled.push(dec.decode(m.data));
+          },
+          { concurrency: 1 },
+        );
+        await bus.flush();
+        for (let i = 0; i < 5; i++) await bus.publish(topic, enc.encode(String(i)));
+        await bus.flush();
+        await sleep(20);
+        await bus.drain();
+        expect(handled).toEqual(['0', '1', '2', '3', '4']);
+      });
+
+      it('lets running handlers publish while the bus drains', async () => {
+        const worker = await open();
+        const observer = await open();
+        const results: string[] = [];
+        await observer.subscribe(`${topic}.result`, (m) => {
+          results.push(dec.decode(m.data));
+        });
+        await observer.flush();
+        let started = false;
+        await worker.subscribe(topic, async (m) => {
+          started = true;
+          await sleep(100);
+          await worker.publish(`${topic}.result`, m.data);
+        });
+        await worker.flush();
+        await worker.publish(topic, enc.encode('done'));
+        await eventually(() => expect(started).toBe(true));
+        await worker.drain();
+        await eventually(() => expect(results).toEqual(['done']));
+        await expect(worker.publish(topic, enc.encode('late'))).rejects.toBeInstanceOf(RetryableError);
+      });
+
       it('drain waits for running handlers', async () => {
         const bus = await open();
         let finished = false;
@@ -346,6 +387,43 @@ export function runBusContract(label: string, factory: BusFactory, options: { du
           survivorGot.push(m.deliveryCount);
         }, { queue: 'g1' });
         await eventually(() => expect(survivorGot).toEqual([2]), fixture.ackWaitMs * 4 + 2000);
+      });
+
+      it('does not redeliver messages that wait behind a slow handler', async () => {
+        const bus = await open();
+        const seen: string[] = [];
+        await bus.subscribe(
+          durable(),
+          async (m) => {
+            seen.push(`${dec.decode(m.data)}#${m.deliveryCount}`);
+            await sleep(fixture.ackWaitMs * 1.2);
+          },
+          { queue: 'g1', concurrency: 1 },
+        );
+        for (const body of ['a', 'b', 'c']) await bus.publish(durable(), enc.encode(body));
+        await eventually(() => expect(seen).toHaveLength(3), fixture.ackWaitMs * 6 + 5000);
+        await sleep(fixture.ackWaitMs * 1.5);
+        expect(seen).toEqual(['a#1', 'b#1', 'c#1']);
+      }, 30_000);
+
+      it('a new group starts with messages published after it first subscribed', async () => {
+        const bus = await open();
+        const first: string[] = [];
+        const sub = await bus.subscribe(durable(), (m) => {
+          first.push(dec.decode(m.data));
+        }, { queue: 'g1' });
+        await sub.drain();
+        await bus.publish(durable(), enc.encode('old'));
+        const late: string[] = [];
+        await bus.subscribe(durable(), (m) => {
+          late.push(dec.decode(m.data));
+        }, { queue: 'g2' });
+        await bus.flush();
+        await sleep(100);
+        await bus.publish(durable(), enc.encode('new'));
+        await eventually(() => expect(late).toEqual(['new']));
+        await sleep(200);
+        expect(late).toEqual(['new']);
       });
 
       it('every queue group gets every message; plain subscribers get a core copy', async () => {

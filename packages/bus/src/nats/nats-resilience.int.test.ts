@@ -1,4 +1,8 @@
-import { RetryableError } from '@cordum/core';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RetryableError, createMemoryLogger } from '@cordum/core';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { type NatsServer, eventually, startNats } from '@cordum/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Bus } from '../index.js';
@@ -92,3 +96,70 @@ describe('NATS bus across a server restart', () => {
     await server.restart();
   });
 });
+
+describe('NATS bus when JetStream state disappears', () => {
+  let server: NatsServer;
+  beforeEach(async () => {
+    server = await startNats();
+  });
+  afterEach(async () => {
+    await server.stop();
+  });
+
+  it('recreates a deleted stream and consumer and keeps delivering', async () => {
+    const bus = await connectNatsBus({ servers: server.url, jetstream: true, ackWaitMs: 1000 });
+    const got: string[] = [];
+    await bus.subscribe('sys.job.submit', (m) => {
+      got.push(dec.decode(m.data));
+    }, { queue: 'cordum-scheduler' });
+    await bus.publish('sys.job.submit', enc.encode('before'));
+    await eventually(() => expect(got).toEqual(['before']));
+
+    // An operator deletes the stream (and with it every consumer) behind the bus's back.
+    const admin = await connect({ servers: server.url });
+    await (await jetstreamManager(admin)).streams.delete('CORDUM_SYS');
+    await admin.close();
+
+    // The first publishes may land before the consumer is back (interest retention keeps a message only
+    // for existing consumers), so keep publishing until the group receives again.
+    for (let i = 0; i < 100 && !got.some((g) => g.startsWith('after')); i++) {
+      await bus.publish('sys.job.submit', enc.encode(`after-${i}`));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(got.some((g) => g.startsWith('after'))).toBe(true);
+    await bus.close();
+  }, 40_000);
+});
+
+describe('NATS bus with a subscription the server refuses', () => {
+  it('logs the refusal instead of crashing the process', async () => {
+    const server = await startNats({ jetstream: false, args: ['-c', await permissionsConfig()] });
+    const { logger, records } = createMemoryLogger();
+    try {
+      const bus = await connectNatsBus({ servers: server.url, user: 'app', pass: 'secret', logger });
+      await bus.subscribe('secret.orders', () => undefined);
+      await bus.flush();
+      await eventually(() => expect(records.some((r) => r.msg === 'subscription ended with an error')).toBe(true));
+      // The connection is still usable.
+      const got: string[] = [];
+      await bus.subscribe('public.x', (m) => {
+        got.push(dec.decode(m.data));
+      });
+      await bus.flush();
+      await bus.publish('public.x', enc.encode('ok'));
+      await eventually(() => expect(got).toEqual(['ok']));
+      await bus.close();
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+async function permissionsConfig(): Promise<string> {
+  const path = join(process.env['TMPDIR'] ?? '/tmp', `cordum-nats-perm-${process.pid}-${Date.now()}.conf`);
+  await writeFile(
+    path,
+    'authorization { users = [ { user: app, password: secret, permissions: { subscribe: { deny: ["secret.>"] } } } ] }\n',
+  );
+  return path;
+}
