@@ -4,7 +4,8 @@
 -- KEYS[1]   t:<tenant>:art:<id>:meta     (see artifact-put.lua)
 -- KEYS[2]   artref:<id>
 -- KEYS[3]   t:<tenant>:art:index
--- KEYS[4..] t:<tenant>:art:<id>:chunk:<n>  every chunk, as counted by the meta's chunks field
+-- KEYS[4]   t:<tenant>:art:expiry
+-- KEYS[5..] t:<tenant>:art:<id>:chunk:<n>  every chunk, as counted by the meta's chunks field
 -- ARGV[1]   id
 -- ARGV[2]   tenant
 --
@@ -13,7 +14,7 @@
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end
-for n = 4, #KEYS do
+for n = 5, #KEYS do
   redis.call('DEL', KEYS[n])
 end
 redis.call('DEL', KEYS[1])
@@ -22,4 +23,5 @@ if redis.call('GET', KEYS[2]) == ARGV[2] then
   redis.call('DEL', KEYS[2])
 end
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 return 1

@@ -10,7 +10,11 @@
 -- Returns the lock JSON {mode, owners, expires_at}.
 -- Errors: CORDUM lock_held {resource, mode, owners (sorted owner ids), message}
 --
--- Rules, decided after dropping owners whose expiry has passed (store clock = TIME):
+-- An owner is expired once expires_at < now (store clock = TIME): Redis's own rule for the key's PEXPIREAT
+-- and the memory adapter's isExpired, so a hold lasts through its expires_at millisecond on every backend.
+-- lock-get, lock-release and lock-renew drop expired owners the same way.
+--
+-- Rules, decided after dropping expired owners:
 --   free lock                       -> taken in the requested mode
 --   exclusive held by the owner     -> re-entrant (count + 1), whatever mode is asked: an exclusive holder
 --                                      asking for shared keeps its exclusive hold, which already covers it
@@ -28,7 +32,7 @@ local raw = redis.call('GET', KEYS[1])
 if raw then
   local lock = cjson.decode(raw)
   for id, hold in pairs(lock.owners) do
-    if hold.expires_at > now then
+    if hold.expires_at >= now then
       owners[id] = hold
       live = live + 1
     end

@@ -14,7 +14,7 @@ end
 local lock = cjson.decode(raw)
 local owners, latest = {}, 0
 for id, hold in pairs(lock.owners) do
-  if hold.expires_at > now then
+  if hold.expires_at >= now then
     owners[id] = hold
     if hold.expires_at > latest then
       latest = hold.expires_at

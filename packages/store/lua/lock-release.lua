@@ -17,7 +17,7 @@ if raw then
   local lock = cjson.decode(raw)
   mode = lock.mode
   for id, hold in pairs(lock.owners) do
-    if hold.expires_at > now then
+    if hold.expires_at >= now then
       owners[id] = hold
       live = live + 1
     end

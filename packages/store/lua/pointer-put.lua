@@ -12,7 +12,9 @@
 --
 -- Returns 1.
 -- Errors: CORDUM already_exists {pointer, message} when mode is "once" and a different payload (bytes,
--- content type or tenant) is already stored.
+-- content type or tenant) is already stored; CORDUM permission_denied {pointer, message} when mode is
+-- "replace" and the stored payload was written by another tenant (the message does not name it). Both are
+-- checked before any write.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local key = KEYS[1]
@@ -34,6 +36,18 @@ if ARGV[1] == 'once' and redis.call('EXISTS', key) == 1 then
     redis.call('PEXPIREAT', key, expires)
   end
   return 1
+end
+
+-- An output belongs to the tenant that wrote it until it expires or is deleted: another tenant's
+-- putResult for the same job id must not replace it. Only a payload record (a hash with a tenant) has an
+-- owner to protect.
+if ARGV[1] == 'replace' and redis.call('TYPE', key).ok == 'hash' then
+  local owner = redis.call('HGET', key, 'tenant')
+  if owner and owner ~= ARGV[4] then
+    local message = 'the output behind ' .. ARGV[7] ..
+      ' was written by another tenant; only that tenant may replace it'
+    return redis.error_reply('CORDUM permission_denied ' .. cjson.encode({ pointer = ARGV[7], message = message }))
+  end
 end
 
 -- DEL first so a replaced record never keeps fields of an older layout.

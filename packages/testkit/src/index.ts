@@ -7,6 +7,7 @@ export {
   startNats,
   startRedis,
 } from './servers.js';
+export { type TcpProxy, startTcpProxy } from './proxy.js';
 export {
   type PortFactory,
   type PortFixture,

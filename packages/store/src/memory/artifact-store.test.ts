@@ -22,6 +22,9 @@ describe('memory ArtifactStore', () => {
     expect(meta.expiresAt).toBe(meta.createdAt + 5_000);
     await fx.elapse(4_999);
     expect(await fx.port.head('acme', meta.id)).toBeDefined();
+    // At expiresAt itself the artifact is still there, as Redis keeps a key until now > expiresAt (isExpired).
+    await fx.elapse(1);
+    expect(await fx.port.head('acme', meta.id)).toBeDefined();
     await fx.elapse(1);
     expect(await fx.port.head('acme', meta.id)).toBeUndefined();
     expect((await fx.port.list('acme')).items).toEqual([]);

@@ -7,7 +7,7 @@ import {
   newArtifactMeta,
   parseArtifactId,
 } from '../model/artifact.js';
-import { checkTenant, pageOf, settle } from '../model/common.js';
+import { checkTenant, isExpired, pageOf, settle } from '../model/common.js';
 import type { ArtifactMeta, ArtifactStore } from '../ports/artifact-store.js';
 import { pageLimit } from '../ports/cursor.js';
 import type { MemoryStoreContext } from './context.js';
@@ -26,7 +26,7 @@ export function createMemoryArtifactStore(ctx: MemoryStoreContext): ArtifactStor
   const artifacts = new Map<string, Stored>();
   let puts = 0;
 
-  const expired = (stored: Stored, now: number): boolean => stored.meta.expiresAt <= now;
+  const expired = (stored: Stored, now: number): boolean => isExpired(stored.meta.expiresAt, now);
 
   /** The tenant's live artifact; another tenant's reads as missing. */
   const find = (tenant: string, pointerOrId: string): Stored | undefined => {

@@ -14,6 +14,10 @@ describe('memory IdempotencyStore', () => {
     expect((await fx.port.claim(key, 'v')).claimed).toBe(true);
     await fx.elapse(999);
     expect(await fx.port.claim(key, 'w')).toEqual({ claimed: false, value: 'v' });
+    // At expiresAt itself the key is still held: Redis keeps a key until now > expiresAt, and isExpired
+    // applies that rule to every memory adapter (it used to expire here, a millisecond before Redis did).
+    await fx.elapse(1);
+    expect(await fx.port.claim(key, 'w')).toEqual({ claimed: false, value: 'v' });
     await fx.elapse(1);
     expect(await fx.port.claim(key, 'w')).toEqual({ claimed: true, value: 'w' });
   });

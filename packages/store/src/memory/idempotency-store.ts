@@ -1,4 +1,4 @@
-import { checkTtlMs, settle } from '../model/common.js';
+import { checkTtlMs, isExpired, settle } from '../model/common.js';
 import { checkIdempotencyKey, checkValue } from '../model/idempotency.js';
 import type { IdempotencyKey, IdempotencyStore } from '../ports/idempotency-store.js';
 import type { MemoryStoreContext } from './context.js';
@@ -18,7 +18,7 @@ export function createMemoryIdempotencyStore(ctx: MemoryStoreContext): Idempoten
   const live = (id: string): Entry | undefined => {
     const entry = entries.get(id);
     if (entry === undefined) return undefined;
-    if (entry.expiresAt <= ctx.clock.now()) {
+    if (isExpired(entry.expiresAt, ctx.clock.now())) {
       entries.delete(id);
       return undefined;
     }
@@ -28,7 +28,7 @@ export function createMemoryIdempotencyStore(ctx: MemoryStoreContext): Idempoten
   const sweep = (): void => {
     if (++claims % SWEEP_EVERY !== 0) return;
     const now = ctx.clock.now();
-    for (const [id, entry] of entries) if (entry.expiresAt <= now) entries.delete(id);
+    for (const [id, entry] of entries) if (isExpired(entry.expiresAt, now)) entries.delete(id);
   };
 
   return {

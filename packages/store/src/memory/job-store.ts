@@ -1,6 +1,6 @@
 import { ConflictError, InvalidError, type JsonValue, NotFoundError } from '@cordum/core';
 import type { JobState } from '@cordum/protocol';
-import { checkTenant, pageOf, settle } from '../model/common.js';
+import { checkTenant, isExpired, pageOf, settle } from '../model/common.js';
 import {
   type CheckedPatch,
   type CheckedTransition,
@@ -106,8 +106,8 @@ export function createMemoryJobStore(ctx: MemoryStoreContext): JobStore {
 
   const now = (): number => ctx.clock.now();
 
-  // Expired as Redis expires a key: strictly after its expiry time.
-  const expired = (row: Row, t: number): boolean => row.expiresAt !== null && row.expiresAt < t;
+  // Non-terminal rows never expire (expiresAt null).
+  const expired = (row: Row, t: number): boolean => row.expiresAt !== null && isExpired(row.expiresAt, t);
 
   function drop(row: Row): void {
     rows.delete(row.id);
@@ -121,7 +121,7 @@ export function createMemoryJobStore(ctx: MemoryStoreContext): JobStore {
     const t = now();
     while (retiredHead < retired.length) {
       const entry = retired[retiredHead];
-      if (entry === undefined || entry.expiresAt >= t) break;
+      if (entry === undefined || !isExpired(entry.expiresAt, t)) break;
       retiredHead += 1;
       const row = rows.get(entry.id);
       if (row !== undefined && row.expiresAt === entry.expiresAt) drop(row);

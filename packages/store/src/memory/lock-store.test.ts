@@ -14,6 +14,10 @@ describe('memory LockStore', () => {
     await fx.elapse(29_999);
     const b = { tenant: 'acme', resource: 'r', owner: 'b', mode: 'exclusive' } as const;
     await expect(fx.port.acquire(b)).rejects.toMatchObject({ code: 'lock_held' });
+    // At expiresAt itself the hold still counts, as Redis keeps the lock key (and lock-*.lua keep the owner)
+    // until now > expiresAt (isExpired).
+    await fx.elapse(1);
+    await expect(fx.port.acquire(b)).rejects.toMatchObject({ code: 'lock_held' });
     await fx.elapse(1);
     expect(await fx.port.get('acme', 'r')).toBeUndefined();
     expect((await fx.port.acquire(b)).owners['b']).toBeDefined();

@@ -1,5 +1,5 @@
 import { ConflictError, NotFoundError } from '@cordum/core';
-import { checkTenant, settle } from '../model/common.js';
+import { checkTenant, isExpired, settle } from '../model/common.js';
 import { type LockHold, checkMode, checkOwner, checkResource, checkTtl, lockInfo } from '../model/lock.js';
 import type { LockInfo, LockKey, LockMode, LockStore } from '../ports/lock-store.js';
 import type { MemoryStoreContext } from './context.js';
@@ -20,12 +20,12 @@ type Lock = { mode: LockMode; owners: Map<string, LockHold> };
 export function createMemoryLockStore(ctx: MemoryStoreContext): LockStore {
   const locks = new Map<string, Lock>();
 
-  /** The lock with only live owners (alive while now < expiresAt); removed when none is left. */
+  /** The lock with only live owners (isExpired: alive through expiresAt itself); removed when none is left. */
   const live = (key: string): Lock | undefined => {
     const lock = locks.get(key);
     if (lock === undefined) return undefined;
     const now = ctx.clock.now();
-    for (const [owner, hold] of lock.owners) if (hold.expiresAt <= now) lock.owners.delete(owner);
+    for (const [owner, hold] of lock.owners) if (isExpired(hold.expiresAt, now)) lock.owners.delete(owner);
     if (lock.owners.size === 0) {
       locks.delete(key);
       return undefined;

@@ -1,7 +1,15 @@
 import { ConflictError, InvalidError } from '@cordum/core';
 import { contextPointer, resultPointer } from '@cordum/protocol';
-import { settle } from '../model/common.js';
-import { checkJobId, checkPutPayload, checkUntilMs, inputExpired, payloadKey } from '../model/pointer.js';
+import { isExpired, settle } from '../model/common.js';
+import {
+  checkDeleteTenant,
+  checkJobId,
+  checkPutPayload,
+  checkUntilMs,
+  inputExpired,
+  payloadKey,
+  resultOfAnotherTenant,
+} from '../model/pointer.js';
 import type { Payload, PointerStore, PutPayload } from '../ports/pointer-store.js';
 import type { MemoryStoreContext } from './context.js';
 
@@ -24,11 +32,11 @@ export function createMemoryPointerStore(ctx: MemoryStoreContext): PointerStore 
   const records = new Map<string, StoredPayload>();
   let writes = 0;
 
-  /** The live record behind a key; drops it when expired. Alive while now < expiresAt. */
+  /** The live record behind a key; drops it when expired (isExpired: alive through expiresAt itself). */
   const live = (key: string): StoredPayload | undefined => {
     const record = records.get(key);
     if (record === undefined) return undefined;
-    if (record.expiresAt <= ctx.clock.now()) {
+    if (isExpired(record.expiresAt, ctx.clock.now())) {
       records.delete(key);
       return undefined;
     }
@@ -38,7 +46,7 @@ export function createMemoryPointerStore(ctx: MemoryStoreContext): PointerStore 
   const sweep = (): void => {
     if (++writes % SWEEP_EVERY !== 0) return;
     const now = ctx.clock.now();
-    for (const [key, record] of records) if (record.expiresAt <= now) records.delete(key);
+    for (const [key, record] of records) if (isExpired(record.expiresAt, now)) records.delete(key);
   };
 
   const put = (mode: 'once' | 'replace', pointer: string, payload: PutPayload): string => {
@@ -64,6 +72,9 @@ export function createMemoryPointerStore(ctx: MemoryStoreContext): PointerStore 
       // A retried submit with the same payload: never shorten its life.
       current.expiresAt = Math.max(current.expiresAt, expiresAt);
       return pointer;
+    }
+    if (mode === 'replace' && current !== undefined && current.tenant !== payload.tenant) {
+      throw resultOfAnotherTenant(pointer);
     }
     records.set(key, { bytes, contentType, tenant: payload.tenant, createdAt: now, expiresAt });
     sweep();
@@ -103,10 +114,13 @@ export function createMemoryPointerStore(ctx: MemoryStoreContext): PointerStore 
         record.expiresAt = Math.max(record.expiresAt, untilMs);
         return true;
       }),
-    delete: (pointer) =>
+    delete: (pointer, options) =>
       settle(() => {
+        const tenant = checkDeleteTenant(options);
         const key = payloadKey(pointer);
-        if (key === undefined || live(key) === undefined) return false;
+        const record = key === undefined ? undefined : live(key);
+        if (key === undefined || record === undefined) return false;
+        if (tenant !== undefined && record.tenant !== tenant) return false;
         return records.delete(key);
       }),
   };

@@ -12,6 +12,8 @@ import { checkJsonObject, checkTenant, checkText, decodeQueryCursor, invalidFiel
 
 const KIND = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const AUDIT_ID = /^(\d{1,16})-(\d{1,20})$/;
+/** Both parts of a Redis stream id are unsigned 64-bit: XREVRANGE refuses anything larger. */
+const MAX_ID_PART = 2n ** 64n - 1n;
 const MAX_KIND_LENGTH = 128;
 const MAX_ACTOR_LENGTH = 256;
 const MAX_SUBJECT_LENGTH = 512;
@@ -62,12 +64,24 @@ export function checkAuditQuery(query: (PageQuery & { kind?: string; subject?: s
     }
   }
   const subject = query?.subject === undefined ? undefined : checkText(query.subject, 'subject', 0, MAX_SUBJECT_LENGTH);
-  const before = decodeQueryCursor(query?.cursor, isAuditCursor)?.before;
-  return { limit, before, kind, subject };
+  const cursor = decodeQueryCursor(query?.cursor, isAuditCursor);
+  return { limit, before: cursor === undefined ? undefined : canonicalId(cursor.before), kind, subject };
 }
 
 const isAuditCursor = (v: unknown): v is { before: string } =>
-  isPlainObject(v) && typeof v['before'] === 'string' && AUDIT_ID.test(v['before']);
+  isPlainObject(v) && typeof v['before'] === 'string' && isAuditId(v['before']);
+
+/** "<ms>-<seq>" with both parts at most 2^64 - 1, the range Redis accepts; cursors come from callers. */
+function isAuditId(id: string): boolean {
+  const m = AUDIT_ID.exec(id);
+  return m !== null && BigInt(m[1]!) <= MAX_ID_PART && BigInt(m[2]!) <= MAX_ID_PART;
+}
+
+/** Without leading zeros, so "0-0" is the one spelling of the smallest id. */
+function canonicalId(id: string): string {
+  const [ms = '0', seq = '0'] = id.split('-');
+  return `${BigInt(ms)}-${BigInt(seq)}`;
+}
 
 /** Builds a fresh entry (parsing the stored data text, so callers never share the store's objects). */
 export function auditEntry(tenant: string, id: string, kind: string, actor: string, subject: string, dataJson: string): AuditEntry {
@@ -88,6 +102,8 @@ export function auditEntry(tenant: string, id: string, kind: string, actor: stri
  * cursor is returned without looking further, so the next page may be empty (never wrong).
  */
 export async function listAuditPage(read: AuditBatchReader, q: AuditQuery): Promise<Page<AuditEntry>> {
+  // Nothing is older than the smallest id, and Redis refuses "(0-0" as a range end: answer without reading.
+  if (q.before === '0-0') return { items: [], nextCursor: null };
   const filtered = q.kind !== undefined || q.subject !== undefined;
   const batchSize = filtered ? Math.max(q.limit + 1, AUDIT_SCAN_BATCH) : q.limit + 1;
   const items: AuditEntry[] = [];

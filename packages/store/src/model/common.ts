@@ -73,6 +73,15 @@ export function checkTtlMs(ttlMs: number): number {
   return ttlMs;
 }
 
+/**
+ * Whether a record with this expiry (store-clock ms) is gone at `now`. Redis's rule, which every adapter
+ * follows so the two backends agree to the millisecond: a key with PEXPIREAT t is still there at t and gone
+ * from t + 1 on. The scripts compare the same way against Redis TIME.
+ */
+export function isExpired(expiresAt: number, now: number): boolean {
+  return expiresAt < now;
+}
+
 /** Byte order of UTF-8 strings: the order Redis uses for BYLEX ranges and for sorting members. */
 export function compareBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));

@@ -57,7 +57,10 @@ export function lockInfo(
   owners: Iterable<readonly [string, LockHold]>,
   expiresAt: number,
 ): LockInfo {
-  const out: Record<string, LockHold> = {};
-  for (const [owner, hold] of owners) out[owner] = { count: hold.count, expiresAt: hold.expiresAt };
+  // fromEntries defines own properties: an owner named "__proto__" stays an owner instead of becoming the
+  // object's prototype (an assignment would drop it from the snapshot).
+  const out = Object.fromEntries(
+    Array.from(owners, ([owner, hold]): [string, LockHold] => [owner, { count: hold.count, expiresAt: hold.expiresAt }]),
+  );
   return { tenant: where.tenant, resource: where.resource, mode, owners: out, expiresAt };
 }

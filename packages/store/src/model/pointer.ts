@@ -1,6 +1,6 @@
-import { InvalidError, NotFoundError, isSafeId } from '@cordum/core';
+import { DeniedError, InvalidError, NotFoundError, isSafeId } from '@cordum/core';
 import { pointerKey } from '@cordum/protocol';
-import type { PutPayload } from '../ports/pointer-store.js';
+import type { DeletePayloadOptions, PutPayload } from '../ports/pointer-store.js';
 import { checkTenant, checkTtlMs } from './common.js';
 
 // PointerStore input checks and the pointer → key rule, shared by the memory and Redis adapters.
@@ -62,4 +62,18 @@ export function inputExpired(pointer: string): NotFoundError {
     `the payload behind ${pointer} has expired or was never written; resubmit it with a fresh payload`,
     { code: 'input_expired', details: { pointer } },
   );
+}
+
+/** The tenant a delete is restricted to, checked; undefined when the delete is not restricted. */
+export function checkDeleteTenant(options: DeletePayloadOptions | undefined): string | undefined {
+  return options?.tenant === undefined ? undefined : checkTenant(options.tenant);
+}
+
+/**
+ * A putResult over another tenant's output. The message (also built by pointer-put.lua) does not name the
+ * owner: which tenant ran a job is not the caller's to learn.
+ */
+export function resultOfAnotherTenant(pointer: string): DeniedError {
+  const message = `the output behind ${pointer} was written by another tenant; only that tenant may replace it`;
+  return new DeniedError(message, { code: 'permission_denied', details: { pointer, message } });
 }

@@ -1,3 +1,8 @@
+// Failures every port shares. A RetryableError(unavailable) from a write means the outcome is unknown:
+// the backend may have applied the write before the connection dropped (only its reply was lost). Re-read
+// before retrying — a blind retry can report already_exists or state_conflict for the caller's own write,
+// or apply an increment twice. Adapters never resend a write on their own.
+
 /** One page of a listing, newest first unless the method says otherwise. */
 export type Page<T> = {
   items: T[];

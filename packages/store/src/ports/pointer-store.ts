@@ -30,7 +30,11 @@ export type PointerStore = {
    * throws ConflictError(already_exists); writing identical bytes again returns the same pointer.
    */
   putContext(jobId: string, payload: PutPayload): Promise<string>;
-  /** Writes (or replaces) a job's output and returns its pointer. */
+  /**
+   * Writes (or replaces) a job's output and returns its pointer. Only the tenant that wrote the current
+   * output may replace it: another tenant gets DeniedError(permission_denied) and the output stays as it
+   * was. Once the output has expired or been deleted, any tenant may write it again.
+   */
   putResult(jobId: string, payload: PutPayload): Promise<string>;
   /** The payload, or undefined when missing or expired. */
   get(pointer: string): Promise<Payload | undefined>;
@@ -38,5 +42,14 @@ export type PointerStore = {
   require(pointer: string): Promise<Payload>;
   /** Makes the payload live at least until `untilMs` (store clock); false when it no longer exists. */
   extend(pointer: string, untilMs: number): Promise<boolean>;
-  delete(pointer: string): Promise<boolean>;
+  /**
+   * Deletes the payload; false when there is none. With `tenant`, deletes only a payload that tenant
+   * wrote (another tenant's reads as missing: false, and it stays).
+   */
+  delete(pointer: string, options?: DeletePayloadOptions): Promise<boolean>;
+};
+
+export type DeletePayloadOptions = {
+  /** Delete only if this tenant wrote the payload. */
+  tenant?: string;
 };

@@ -8,7 +8,10 @@ import type { LockStore } from './lock-store.js';
 import type { PointerStore } from './pointer-store.js';
 import type { SchemaStore } from './schema-store.js';
 
-/** Every store port, built over one backend. */
+/**
+ * Every store port, built over one backend. A RetryableError(unavailable) from a write means the outcome
+ * is unknown (the write may have been applied, its reply lost): re-read before retrying (ports/common.ts).
+ */
 export type Stores = {
   readonly jobs: JobStore;
   readonly pointers: PointerStore;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isCordumError } from '@cordum/core';
 import { type RedisServer, redisFactory, runArtifactStoreContract, startRedis, uniquePrefix } from '@cordum/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ArtifactMeta } from '../ports/artifact-store.js';
 import { STORE_DEFAULTS, resolveStoreOptions } from '../ports/stores.js';
 import { createRedisArtifactStore } from './artifact-store.js';
 import { type RedisConnection, createRedisConnection } from './client.js';
@@ -56,7 +57,13 @@ describe('redis ArtifactStore layout', () => {
     const base = `${prefix}t:acme:art:${meta.id}`;
     const chunkKeys = [0, 1, 2, 3, 4].map((n) => `${base}:chunk:${n}`);
     const all = (await redis.keys(`${prefix}*`)).sort();
-    const expected = [`${base}:meta`, ...chunkKeys, `${prefix}artref:${meta.id}`, `${prefix}t:acme:art:index`];
+    const expected = [
+      `${base}:meta`,
+      ...chunkKeys,
+      `${prefix}artref:${meta.id}`,
+      `${prefix}t:acme:art:index`,
+      `${prefix}t:acme:art:expiry`,
+    ];
     expect(all).toEqual(expected.sort());
     for (const key of all) {
       expect(key.startsWith(prefix)).toBe(true);
@@ -81,6 +88,7 @@ describe('redis ArtifactStore layout', () => {
     expect(hash['data']).toBeUndefined();
     expect(JSON.parse(hash['labels'] ?? '')).toEqual({ job: 'j-1' });
     expect(Number(await redis.zscore(`${prefix}t:acme:art:index`, meta.id))).toBe(meta.createdAt);
+    expect(Number(await redis.zscore(`${prefix}t:acme:art:expiry`, meta.id))).toBe(meta.expiresAt);
   });
 
   it('keeps content up to the chunk size inline in the meta hash', async () => {
@@ -136,6 +144,84 @@ describe('redis ArtifactStore layout', () => {
     await redis.zadd(index, Date.now() - STORE_DEFAULTS.artifactRetentionMs.audit - 60_000, 'ancient');
     await store.put({ tenant: 'acme', content: 'x' });
     expect(await redis.zscore(index, 'ancient')).toBeNull();
+  });
+
+  it('a put prunes index entries of expired artifacts, whatever their retention class and age', async () => {
+    const { redis, prefix, store } = open();
+    const index = `${prefix}t:acme:art:index`;
+    const expiry = `${prefix}t:acme:art:expiry`;
+    const standard = await store.put({ tenant: 'acme', content: 'older, still live' });
+    const shorts = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => store.put({ tenant: 'acme', content: `s-${i}`, retention: 'short' })),
+    );
+    expect(await redis.zcard(index)).toBe(6);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const fresh = await store.put({ tenant: 'acme', content: 'new' });
+    // The stale entries are newer than the live standard artifact: pruning goes by expiry, not by age.
+    expect((await redis.zrange(index, 0, -1)).sort()).toEqual([standard.id, fresh.id].sort());
+    expect((await redis.zrange(expiry, 0, -1)).sort()).toEqual([standard.id, fresh.id].sort());
+    for (const s of shorts) expect(await redis.zscore(expiry, s.id)).toBeNull();
+    // Both zsets live as long as the longest-lived artifact they list.
+    expect(await redis.pttl(expiry)).toBeGreaterThan(STANDARD_MS - 10_000);
+  });
+
+  it('a put prunes at most 100 expired entries, so its cost stays bounded', async () => {
+    const { redis, prefix, store } = open();
+    const index = `${prefix}t:acme:art:index`;
+    const expiry = `${prefix}t:acme:art:expiry`;
+    const past = Date.now() - 60_000;
+    const stale = Array.from({ length: 150 }, (_, i) => `stale-${String(i).padStart(3, '0')}`);
+    await redis.zadd(index, ...stale.flatMap((id) => [past, id]));
+    await redis.zadd(expiry, ...stale.flatMap((id) => [past + 1, id]));
+    await store.put({ tenant: 'acme', content: 'x' });
+    expect(await redis.zcard(expiry)).toBe(51);
+    await store.put({ tenant: 'acme', content: 'y' });
+    expect(await redis.zcard(expiry)).toBe(2);
+    expect(await redis.zcard(index)).toBe(2);
+  });
+
+  it('a listing is not cut short when another lister removes stale entries mid-scan', async () => {
+    const connection = createRedisConnection({ url: server.url });
+    const twin = createRedisConnection({ url: server.url });
+    opened.push(connection, twin);
+    const keys = createKeyspace(uniquePrefix('art'));
+    const options = resolveStoreOptions({ ...CONTRACT_OPTIONS, artifactRetentionMs: { short: 100 } });
+    const other = createRedisArtifactStore({ client: twin.client, keys, options });
+    // The lister's client runs another instance's full listing right after its first index read, the
+    // worst moment: that listing removes the stale entries the first read has just returned.
+    let reads = 0;
+    const hooked = new Proxy(connection.client, {
+      get(target, prop, receiver) {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function') return value;
+        const method = value as (...args: unknown[]) => unknown;
+        if (prop !== 'zrevrangebyscore') return method.bind(target);
+        return async (...args: unknown[]) => {
+          const rows: unknown = await method.apply(target, args);
+          if (++reads === 1) await other.list('acme', { limit: 50 });
+          return rows;
+        };
+      },
+    });
+    const store = createRedisArtifactStore({ client: hooked, keys, options });
+    const live: ArtifactMeta[] = [];
+    for (let i = 0; i < 6; i++) live.push(await store.put({ tenant: 'acme', content: `live-${i}` }));
+    // Listing order: created_at descending, ties (same millisecond) by id descending.
+    const newestFirst = live
+      .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1))
+      .map((m) => m.id);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    for (let i = 0; i < 12; i++) await store.put({ tenant: 'acme', content: `short-${i}`, retention: 'short' });
+    await new Promise((resolve) => setTimeout(resolve, 250));
+
+    const page = await store.list('acme', { limit: 2 });
+    expect(reads).toBeGreaterThan(1);
+    expect(page.items.map((m) => m.id)).toEqual(newestFirst.slice(0, 2));
+    expect(page.nextCursor).not.toBeNull();
+    const rest = await store.list('acme', { limit: 10, cursor: page.nextCursor });
+    expect(rest.items.map((m) => m.id)).toEqual(newestFirst.slice(2));
+    expect(rest.nextCursor).toBeNull();
+    expect(await twin.client.zcard(`${keys.prefix}t:acme:art:index`)).toBe(6);
   });
 
   it('lists each tenant from its own index', async () => {

@@ -1,6 +1,7 @@
 import { TerminalError, newId, sha256Hex } from '@cordum/core';
 import { artifactPointer } from '@cordum/protocol';
 import {
+  type ArtifactCursor,
   DEFAULT_ARTIFACT_CONTENT_TYPE,
   checkPutArtifact,
   decodeArtifactCursor,
@@ -22,12 +23,21 @@ import { loadScript } from './script.js';
 //   t:<tenant>:art:<id>:chunk:<n>  chunks of artifactChunkBytes otherwise
 //   artref:<id>                    system key → tenant, so a bare pointer can be routed to its tenant
 //   t:<tenant>:art:index           zset id by created_at, for listing
-// All keys of an artifact carry its retention TTL. Index entries of expired artifacts linger until a put
-// prunes those older than the longest retention, or a listing finds their meta gone and removes them.
+//   t:<tenant>:art:expiry          zset id by expires_at, the same members: which index entries are stale
+// All keys of an artifact carry its retention TTL. Index entries cannot expire with them: each put prunes
+// up to PRUNE_BATCH entries whose artifact has expired (by the expiry zset, whatever the retention class),
+// and a listing removes the entries it finds without a meta.
+//
+// Listing is keyset pagination on (created_at, id), newest first: every read continues from the position
+// of the last entry seen, never from an offset, so entries removed meanwhile (deleted artifacts, stale
+// entries pruned by a put or by another lister) cannot shift a read past live artifacts.
 //
 // Reads: an inline artifact is one HMGET. A chunked one is read in a second step (MULTI: meta still there +
 // every chunk), because the chunk count comes from the meta. A delete between the steps reads as missing;
 // a chunk missing while the meta exists, or a SHA-256 mismatch, is corruption and throws TerminalError.
+
+/** Expired index entries a put removes at most (bounds the put script's run time). */
+const PRUNE_BATCH = 100;
 
 const putScript = loadScript('artifact-put');
 const deleteScript = loadScript('artifact-delete');
@@ -50,12 +60,46 @@ export function createRedisArtifactStore(ctx: RedisStoreContext): ArtifactStore 
   const chunkKey = (tenant: string, id: string, n: number): string =>
     keys.tenant(tenant, 'art', id, 'chunk', String(n));
   const indexKey = (tenant: string): string => keys.tenant(tenant, 'art', 'index');
+  const expiryKey = (tenant: string): string => keys.tenant(tenant, 'art', 'expiry');
   const refKey = (id: string): string => keys.key('artref', id);
 
   const head = async (tenant: string, id: string): Promise<ArtifactMeta | undefined> => {
     const key = metaKey(tenant, id);
     const row = await redisCall('artifact head', () => client.hmget(key, ...META_FIELDS));
     return toMeta(id, row);
+  };
+
+  /**
+   * Up to about `count` index entries after `position` in listing order (created_at descending, ties by id
+   * descending), and whether the index may hold more. Entries at the position's own created_at are read in
+   * full and filtered by id (a score range cannot start mid-tie); they are the artifacts one tenant created
+   * in one millisecond, a handful. Older ones are read from an exclusive score bound.
+   */
+  const readIndex = async (
+    index: string,
+    position: ArtifactCursor | null,
+    count: number,
+  ): Promise<{ entries: ArtifactCursor[]; more: boolean }> => {
+    const [ties, older] = await redisCall('artifact list', () =>
+      Promise.all([
+        position === null ? Promise.resolve([]) : client.zrangebyscore(index, position.at, position.at),
+        client.zrevrangebyscore(
+          index,
+          position === null ? '+inf' : `(${position.at}`,
+          '-inf',
+          'WITHSCORES',
+          'LIMIT',
+          0,
+          count,
+        ),
+      ]),
+    );
+    const entries: ArtifactCursor[] = [];
+    if (position !== null) {
+      for (const id of ties.reverse()) if (isAfterCursor(position.at, id, position)) entries.push({ at: position.at, id });
+    }
+    for (let i = 0; i + 1 < older.length; i += 2) entries.push({ at: Number(older[i + 1]), id: older[i]! });
+    return { entries, more: older.length / 2 === count };
   };
 
   return {
@@ -74,7 +118,13 @@ export function createRedisArtifactStore(ctx: RedisStoreContext): ArtifactStore 
       const sha256 = sha256Hex(content);
       const reply = await putScript.run(
         client,
-        [metaKey(tenant, id), refKey(id), indexKey(tenant), ...parts.map((_, n) => chunkKey(tenant, id, n))],
+        [
+          metaKey(tenant, id),
+          refKey(id),
+          indexKey(tenant),
+          expiryKey(tenant),
+          ...parts.map((_, n) => chunkKey(tenant, id, n)),
+        ],
         // Buffers go out verbatim, which keeps the content binary-safe.
         [
           id,
@@ -87,6 +137,7 @@ export function createRedisArtifactStore(ctx: RedisStoreContext): ArtifactStore 
           labels,
           longest,
           parts.length,
+          PRUNE_BATCH,
           ...(parts.length === 0 ? [content] : parts),
         ],
       );
@@ -133,38 +184,32 @@ export function createRedisArtifactStore(ctx: RedisStoreContext): ArtifactStore 
     async list(tenant, query) {
       const index = indexKey(tenant);
       const limit = pageLimit(query);
-      const cursor = decodeArtifactCursor(query);
       const wanted = limit + 1;
       const batch = Math.min(wanted * 2, 1000);
       const items: ArtifactMeta[] = [];
       const stale: string[] = [];
-      let offset = 0;
-      // Newest first: score (created_at) descending, ties by id descending, which is ZREVRANGEBYSCORE's order.
-      while (items.length < wanted) {
-        const max = cursor === null ? '+inf' : cursor.at;
-        const rows = await redisCall('artifact list', () =>
-          client.zrevrangebyscore(index, max, '-inf', 'WITHSCORES', 'LIMIT', offset, batch),
-        );
-        const ids: string[] = [];
-        for (let i = 0; i + 1 < rows.length; i += 2) {
-          const id = rows[i]!;
-          const score = Number(rows[i + 1]);
-          if (isAfterCursor(score, id, cursor)) ids.push(id);
-        }
-        if (ids.length > 0) {
+      let position = decodeArtifactCursor(query);
+      for (;;) {
+        const { entries, more } = await readIndex(index, position, batch);
+        if (entries.length > 0) {
           const pipeline = client.pipeline();
-          for (const id of ids) pipeline.hmget(metaKey(tenant, id), ...META_FIELDS);
-          const rowsOfMeta = await redisCall('artifact list', async () => replies(await pipeline.exec()));
-          ids.forEach((id, i) => {
-            const meta = toMeta(id, rowsOfMeta[i] as (string | null)[]);
-            if (meta === undefined) stale.push(id);
+          for (const entry of entries) pipeline.hmget(metaKey(tenant, entry.id), ...META_FIELDS);
+          const rows = await redisCall('artifact list', async () => replies(await pipeline.exec()));
+          entries.forEach((entry, i) => {
+            const meta = toMeta(entry.id, rows[i] as (string | null)[]);
+            if (meta === undefined) stale.push(entry.id);
             else if (items.length < wanted) items.push(meta);
           });
         }
-        offset += rows.length / 2;
-        if (rows.length / 2 < batch) break;
+        const last = entries[entries.length - 1];
+        if (items.length >= wanted || !more || last === undefined) break;
+        position = last;
       }
-      if (stale.length > 0) await redisCall('artifact list', () => client.zrem(index, ...stale));
+      if (stale.length > 0) {
+        await redisCall('artifact list', async () => {
+          replies(await client.multi().zrem(index, ...stale).zrem(expiryKey(tenant), ...stale).exec());
+        });
+      }
       return pageOf(items, limit, encodeArtifactCursor);
     },
 
@@ -174,7 +219,11 @@ export function createRedisArtifactStore(ctx: RedisStoreContext): ArtifactStore 
       const chunks = Number((await redisCall('artifact delete', () => client.hget(key, 'chunks'))) ?? '0');
       const count = Number.isSafeInteger(chunks) ? chunks : 0;
       const chunkKeys = Array.from({ length: count }, (_, n) => chunkKey(tenant, id, n));
-      const reply = await deleteScript.run(client, [key, refKey(id), indexKey(tenant), ...chunkKeys], [id, tenant]);
+      const reply = await deleteScript.run(
+        client,
+        [key, refKey(id), indexKey(tenant), expiryKey(tenant), ...chunkKeys],
+        [id, tenant],
+      );
       return reply === 1;
     },
   };

@@ -1,6 +1,7 @@
 import {
   ConflictError,
   type CordumError,
+  DeniedError,
   type ErrorCodeName,
   ERROR_CATALOGUE,
   InvalidError,
@@ -38,6 +39,8 @@ export function mapRedisError(err: unknown, what: string): CordumError {
         return new NotFoundError(sentence, opts);
       case 'invalid':
         return new InvalidError(sentence, opts);
+      case 'denied':
+        return new DeniedError(sentence, opts);
       default:
         return new TerminalError(sentence, { details, cause: err });
     }

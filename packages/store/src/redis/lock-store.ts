@@ -73,6 +73,8 @@ function toLockInfo(where: Pick<LockKey, 'tenant' | 'resource'>, reply: unknown)
   if ((mode !== 'exclusive' && mode !== 'shared') || typeof expiresAt !== 'number') {
     throw new TerminalError(`malformed lock record for ${where.resource}`, { details: { reply: String(reply) } });
   }
+  // JSON.parse defines every key as an own property, "__proto__" included, so Object.entries sees each
+  // owner; lockInfo then builds the snapshot without assigning by name.
   const holds: Array<[string, LockHold]> = [];
   if (typeof owners === 'object' && owners !== null) {
     for (const [owner, hold] of Object.entries(owners)) {

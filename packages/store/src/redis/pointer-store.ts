@@ -2,6 +2,7 @@ import { InvalidError, sha256Hex } from '@cordum/core';
 import { contextPointer, resultPointer } from '@cordum/protocol';
 import {
   DEFAULT_PAYLOAD_CONTENT_TYPE,
+  checkDeleteTenant,
   checkJobId,
   checkPutPayload,
   checkUntilMs,
@@ -21,6 +22,7 @@ import { loadScript } from './script.js';
 // Hazard: pointers arrive in packets, so a crafted redis://<K> can name any key under the prefix. Keys of the
 // tenant namespace (t:…) never hold payloads and are refused outright; for any other key, only a hash with
 // data and tenant fields counts as a payload (the scripts check the same before extend or delete).
+// An output (res:<job>) belongs to the tenant that wrote it: pointer-put refuses another tenant's replace.
 
 const putScript = loadScript('pointer-put');
 const extendScript = loadScript('pointer-extend');
@@ -85,10 +87,11 @@ export function createRedisPointerStore(ctx: RedisStoreContext): PointerStore {
       if (key === undefined) return false;
       return (await extendScript.run(client, [key], [untilMs])) === 1;
     },
-    async delete(pointer) {
+    async delete(pointer, options) {
+      const tenant = checkDeleteTenant(options);
       const key = keyOf(pointer);
       if (key === undefined) return false;
-      return (await deleteScript.run(client, [key], [])) === 1;
+      return (await deleteScript.run(client, [key], [tenant ?? ''])) === 1;
     },
   };
 }

@@ -213,6 +213,39 @@ export function runArtifactStoreContract(label: string, factory: PortFactory<Art
       }
     });
 
+    it('pages past expired artifacts that fill more than one read batch, with another lister pruning meanwhile', async () => {
+      const live: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        live.push((await store.put(art(`live-${i}`))).id);
+        await fx.elapse(5);
+      }
+      // Newer than every live artifact, so a page has to read past all of them first: with limit 1 an adapter
+      // that reads limit + 1 entries at a time (or twice that) meets several batches of stale entries.
+      for (let i = 0; i < 14; i++) await store.put(art(`short-${i}`, { retention: 'short' }));
+      await fx.elapse(REQUIRED.shortRetentionMs + 150);
+      const newestFirst = [...live].reverse();
+
+      // Several instances list at once, each removing the stale entries it meets while the others scan.
+      const listers = [store, fx.twin(), fx.twin(), fx.twin(), fx.twin()];
+      const pages = await Promise.all(listers.map((lister) => lister.list('acme', { limit: 1 })));
+      for (const page of pages) {
+        expect(page.items.map((m) => m.id)).toEqual(newestFirst.slice(0, 1));
+        expect(page.nextCursor).not.toBeNull();
+      }
+
+      const first = await store.list('acme', { limit: 1 });
+      expect(first.items.map((m) => m.id)).toEqual(newestFirst.slice(0, 1));
+      expect(first.nextCursor).not.toBeNull();
+      // Another instance lists the tenant between two pages (removing whatever stale entries it meets).
+      expect((await fx.twin().list('acme', { limit: 2 })).items.map((m) => m.id)).toEqual(newestFirst.slice(0, 2));
+      const rest = await allPages((cursor) => store.list('acme', { limit: 1, cursor }), {
+        limit: 1,
+        from: first.nextCursor,
+      });
+      expect(rest.items.map((m) => m.id)).toEqual(newestFirst.slice(1));
+      for (const limit of [1, 2, 50]) expect((await collect('acme', limit)).map((m) => m.id)).toEqual(newestFirst);
+    });
+
     it('rejects bad page limits and cursors with InvalidError', async () => {
       const queries = [{ limit: 0 }, { limit: 1001 }, { limit: 1.5 }, { cursor: 'not-a-cursor' }, { cursor: 'e30' }];
       for (const query of queries) {

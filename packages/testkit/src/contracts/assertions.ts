@@ -1,6 +1,7 @@
 import {
   type ConflictError,
   type CordumError,
+  type DeniedError,
   type InvalidError,
   type NotFoundError,
   isCordumError,
@@ -10,7 +11,7 @@ import { expect } from 'vitest';
 
 // Assertions the contract suites share: how a suite waits for a call to fail, and how it walks a listing.
 
-export type ErrorClass = typeof ConflictError | typeof InvalidError | typeof NotFoundError;
+export type ErrorClass = typeof ConflictError | typeof DeniedError | typeof InvalidError | typeof NotFoundError;
 
 /** The CordumError a call rejects with; fails the test if it succeeds or rejects with anything else. */
 export async function rejection(promise: Promise<unknown>): Promise<CordumError> {

@@ -257,6 +257,25 @@ export function runAuditLogContract(label: string, factory: PortFactory<AuditLog
         await expectInvalid(log.list('acme', { kind: 3n as never }));
         await expectInvalid(log.list('acme', { subject: 'x'.repeat(513) }));
       });
+
+      it('rejects crafted cursors whose id parts exceed 2^64 - 1, and accepts every id up to it', async () => {
+        const entry = await log.append(event());
+        const max = '18446744073709551615';
+        for (const before of [`1-${BigInt(max) + 1n}`, '1-99999999999999999999', `${entry.at}-${max}0`]) {
+          await expectInvalid(log.list('acme', { cursor: encodeCursor({ before }) }));
+        }
+        // Ids up to the largest are valid bounds (leading zeros included): the entry is older than these…
+        for (const before of [`9999999999999999-${max}`, `${entry.at}-${max}`, `0${entry.at}-0${max.slice(1)}`]) {
+          const page = await log.list('acme', { cursor: encodeCursor({ before }) });
+          expect(page.items.map((e) => e.id), before).toEqual([entry.id]);
+        }
+        // …and newer than this one.
+        expect((await log.list('acme', { cursor: encodeCursor({ before: `1-${max}` }) })).items).toEqual([]);
+        // Nothing is older than the smallest id, however it is spelled.
+        for (const before of ['0-0', '00-000', '0-1', '1-0']) {
+          expect(await log.list('acme', { cursor: encodeCursor({ before }) }), before).toEqual({ items: [], nextCursor: null });
+        }
+      });
     });
   });
 }

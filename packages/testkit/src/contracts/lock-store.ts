@@ -210,6 +210,24 @@ export function runLockStoreContract(label: string, factory: PortFactory<LockSto
       expect(await store.get('acme', 'pack:install')).toBeUndefined();
     });
 
+    it('keeps owner names as data, whatever they are ("__proto__", "constructor")', async () => {
+      const first = await store.acquire(req('__proto__', 'shared'));
+      expect(Object.keys(first.owners)).toEqual(['__proto__']);
+      expect(Object.getPrototypeOf(first.owners)).toBe(Object.prototype);
+      expect(first.owners['__proto__']).toEqual({ count: 1, expiresAt: first.expiresAt });
+      const both = await store.acquire(req('constructor', 'shared'));
+      expect(ownersOf(both)).toEqual(['__proto__', 'constructor']);
+      expect(both.owners['constructor']!.count).toBe(1);
+      expect(ownersOf(await store.get('acme', 'res-1'))).toEqual(['__proto__', 'constructor']);
+      const held = await rejection(store.acquire(req('b', 'exclusive')));
+      expect(held.details['owners']).toEqual(['__proto__', 'constructor']);
+      const left = await store.release(key('constructor'));
+      expect(ownersOf(left)).toEqual(['__proto__']);
+      expect(ownersOf(await store.renew(key('__proto__')))).toEqual(['__proto__']);
+      expect(await store.release(key('__proto__'))).toBeNull();
+      expect(await store.get('acme', 'res-1')).toBeUndefined();
+    });
+
     it('rejects bad tenants, resources, owners, modes and ttls with InvalidError', async () => {
       const bad: (() => Promise<unknown>)[] = [
         () => store.acquire(req('a', 'exclusive', 60_000, 'res-1', 'a:b')),

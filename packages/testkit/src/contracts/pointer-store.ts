@@ -1,4 +1,4 @@
-import { ConflictError, type CordumError, InvalidError, NotFoundError } from '@cordum/core';
+import { ConflictError, type CordumError, DeniedError, InvalidError, NotFoundError } from '@cordum/core';
 import { contextPointer, resultPointer } from '@cordum/protocol';
 import type { PointerStore, PutPayload } from '@cordum/store';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -113,6 +113,56 @@ export function runPointerStoreContract(label: string, factory: PortFactory<Poin
       expect(text(payload.bytes)).toBe('v2');
       expect(payload.contentType).toBe('text/plain');
       expect(payload.expiresAt).toBe(payload.createdAt + 90_000);
+    });
+
+    it('putResult refuses to replace another tenant\'s output with DeniedError(permission_denied)', async () => {
+      const pointer = await store.putResult('job-b', ctx('globex', 'real result', { ttlMs: 150 }));
+      const err = await expectRejection(
+        store.putResult('job-b', ctx('acme', 'forged', { contentType: 'text/plain' })),
+        DeniedError,
+        'permission_denied',
+      );
+      expect(err.message).toContain(pointer);
+      expect(err.details['pointer']).toBe(pointer);
+      // The refusal must not tell the caller whose output it is.
+      expect(JSON.stringify(err.details)).not.toContain('globex');
+      expect(err.message).not.toContain('globex');
+      const kept = await store.require(pointer);
+      expect(text(kept.bytes)).toBe('real result');
+      expect(kept.tenant).toBe('globex');
+      expect(kept.contentType).toBe('application/json');
+      // The owner still replaces its own output; once that output is gone, the job id is free again.
+      await store.putResult('job-b', ctx('globex', 'v2', { ttlMs: 150 }));
+      expect(text((await store.require(pointer)).bytes)).toBe('v2');
+      await fx.elapse(300);
+      await store.putResult('job-b', ctx('acme', 'after expiry'));
+      expect((await store.require(pointer)).tenant).toBe('acme');
+      expect(await store.delete(pointer)).toBe(true);
+      await store.putResult('job-b', ctx('globex', 'after delete'));
+      expect((await store.require(pointer)).tenant).toBe('globex');
+    });
+
+    it('another instance cannot replace a tenant\'s output either', async () => {
+      const pointer = await store.putResult('job-b', ctx('globex', 'real result'));
+      const other = fx.twin();
+      await expectRejection(other.putResult('job-b', ctx('acme', 'forged')), DeniedError, 'permission_denied');
+      expect(text((await store.require(pointer)).bytes)).toBe('real result');
+    });
+
+    it('delete with a tenant deletes only that tenant\'s payload', async () => {
+      const result = await store.putResult('job-1', ctx('globex', 'out'));
+      const input = await store.putContext('job-1', ctx('globex', 'in'));
+      for (const pointer of [result, input]) {
+        expect(await store.delete(pointer, { tenant: 'acme' })).toBe(false);
+        expect((await store.require(pointer)).tenant).toBe('globex');
+        expect(await store.delete(pointer, { tenant: 'globex' })).toBe(true);
+        expect(await store.get(pointer)).toBeUndefined();
+        expect(await store.delete(pointer, { tenant: 'globex' })).toBe(false);
+      }
+      // Without a tenant, delete removes whoever wrote it (the system's own cleanup).
+      const other = await store.putResult('job-2', ctx('globex', 'out'));
+      expect(await store.delete(other, {})).toBe(true);
+      await expectRejection(store.delete(other, { tenant: 'a:b' }), InvalidError, 'invalid_argument');
     });
 
     it('a missing payload: get returns undefined, require throws NotFoundError(input_expired)', async () => {
