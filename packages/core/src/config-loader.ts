@@ -2,8 +2,8 @@ import { deepFreeze } from './canonical-json.js';
 import { InvalidError } from './errors.js';
 
 // Options in, validated frozen config out, in one place. Each service declares its settings once with
-// these field builders; loadConfig reads them from an env-like record (only config.ts files pass
-// process.env), reports every problem at once, and returns a deeply frozen object. describeConfig turns
+// these field builders; loadConfig reads them from an env-like record (only a service's config.ts passes
+// the real environment), reports every problem at once, and returns a deeply frozen object. describeConfig turns
 // the same declaration into the config table of the service's README.
 
 export type EnvSource = Readonly<Record<string, string | undefined>>;

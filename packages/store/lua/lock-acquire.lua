@@ -23,24 +23,11 @@
 --                                      becomes exclusive until the owner releases it completely)
 --   anything else                   -> lock_held
 -- A re-entry never shortens the owner's expiry. Timestamps are 13-digit ms, inside cjson's 14 digits.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- @include lock-common
 local owner, want, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-
-local owners, live, mode = {}, 0, want
-local raw = redis.call('GET', KEYS[1])
-if raw then
-  local lock = cjson.decode(raw)
-  for id, hold in pairs(lock.owners) do
-    if hold.expires_at >= now then
-      owners[id] = hold
-      live = live + 1
-    end
-  end
-  if live > 0 then
-    mode = lock.mode
-  end
-end
+local now = lock_now()
+local owners, live, mode = lock_load(KEYS[1], now)
+mode = mode or want
 
 if live > 0 then
   local mine = owners[owner] ~= nil
@@ -76,11 +63,4 @@ hold.count = hold.count + 1
 hold.expires_at = math.max(hold.expires_at, now + ttl)
 owners[owner] = hold
 
-local latest = 0
-for _, h in pairs(owners) do
-  if h.expires_at > latest then
-    latest = h.expires_at
-  end
-end
-redis.call('SET', KEYS[1], cjson.encode({ mode = mode, owners = owners }), 'PXAT', string.format('%d', latest))
-return cjson.encode({ mode = mode, owners = owners, expires_at = latest })
+return lock_save(KEYS[1], mode, owners)

@@ -7,29 +7,12 @@
 -- Returns the remaining lock JSON {mode, owners, expires_at}, or nil when no owner is left (key deleted).
 -- Errors: CORDUM lock_not_held {resource, owner, message} when the owner holds no live hold (never held,
 -- fully released, or expired). Checked before any write.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local owner = ARGV[1]
-
-local owners, live, mode = {}, 0, nil
-local raw = redis.call('GET', KEYS[1])
-if raw then
-  local lock = cjson.decode(raw)
-  mode = lock.mode
-  for id, hold in pairs(lock.owners) do
-    if hold.expires_at >= now then
-      owners[id] = hold
-      live = live + 1
-    end
-  end
-end
+-- @include lock-common
+local owner, resource = ARGV[1], ARGV[2]
+local owners, live, mode = lock_load(KEYS[1], lock_now())
 
 if owners[owner] == nil then
-  return redis.error_reply('CORDUM lock_not_held ' .. cjson.encode({
-    resource = ARGV[2],
-    owner = owner,
-    message = owner .. ' does not hold lock ' .. ARGV[2] .. ' (never acquired, already released or expired)',
-  }))
+  return lock_not_held(resource, owner)
 end
 
 local hold = owners[owner]
@@ -42,12 +25,4 @@ if live == 0 then
   redis.call('DEL', KEYS[1])
   return false
 end
-
-local latest = 0
-for _, h in pairs(owners) do
-  if h.expires_at > latest then
-    latest = h.expires_at
-  end
-end
-redis.call('SET', KEYS[1], cjson.encode({ mode = mode, owners = owners }), 'PXAT', string.format('%d', latest))
-return cjson.encode({ mode = mode, owners = owners, expires_at = latest })
+return lock_save(KEYS[1], mode, owners)

@@ -4,7 +4,9 @@ import type { Redis } from 'ioredis';
 import { mapRedisError } from './errors.js';
 
 // Lua scripts live in packages/store/lua/<name>.lua (shipped with the package). Each file starts with a
-// header listing its KEYS and ARGV. Scripts run by EVALSHA, loading themselves on NOSCRIPT.
+// header listing its KEYS and ARGV. A line `-- @include <name>` is replaced by lua/<name>.lua (shared
+// functions), so every script is still sent as one self-contained source. Scripts run by EVALSHA, loading
+// themselves on NOSCRIPT.
 
 const LUA_DIR = new URL('../../lua/', import.meta.url);
 
@@ -14,8 +16,16 @@ export type RedisScript = {
   run(client: Redis, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown>;
 };
 
+const INCLUDE = /^-- @include ([a-z0-9-]+)$/gm;
+
+function readScript(name: string, seen: readonly string[] = []): string {
+  if (seen.includes(name)) throw new TypeError(`Lua include cycle: ${[...seen, name].join(' -> ')}`);
+  const text = readFileSync(new URL(`${name}.lua`, LUA_DIR), 'utf8');
+  return text.replace(INCLUDE, (_, included: string) => readScript(included, [...seen, name]));
+}
+
 export function loadScript(name: string): RedisScript {
-  const source = readFileSync(new URL(`${name}.lua`, LUA_DIR), 'utf8');
+  const source = readScript(name);
   const sha = createHash('sha1').update(source).digest('hex');
   return {
     name,
