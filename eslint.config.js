@@ -45,12 +45,14 @@ const AREAS = [
   { files: ['packages/bus/src/nats/**'], allowed: ['protocol', 'core'], drivers: ['nats', '@nats-io/*'] },
   { files: ['packages/store/src/**'], allowed: ['protocol', 'core'] },
   { files: ['packages/store/src/redis/**'], allowed: ['protocol', 'core'], drivers: ['ioredis'] },
+  { files: ['packages/rpc/src/**'], allowed: ['protocol', 'core'] },
+  { files: ['packages/pdp/src/**'], allowed: ['protocol', 'core', 'policy', 'rpc', 'store'] },
   { files: ['packages/sdk/src/**'], allowed: ['protocol', 'core', 'bus', 'store'] },
   { files: ['packages/testkit/src/**'], allowed: ['protocol', 'core', 'bus', 'store'] },
   // Services never import each other (they talk over the bus or gRPC): no service is in any allow-list.
   {
     files: ['services/*/src/**'],
-    allowed: ['protocol', 'core', 'policy', 'workflow', 'bus', 'store', 'sdk'],
+    allowed: ['protocol', 'core', 'policy', 'workflow', 'bus', 'store', 'sdk', 'rpc', 'pdp'],
   },
   { files: ['apps/cli/src/**'], allowed: ['protocol', 'core', 'sdk', 'policy'] },
   { files: ['apps/dashboard/src/**'], allowed: ['protocol'] },

@@ -17,6 +17,11 @@ export const ERROR_CATALOGUE = {
   payload_too_large: { kind: 'invalid', http: 413, summary: 'The payload exceeds the configured size limit.' },
   config_invalid: { kind: 'invalid', http: 400, summary: 'A configuration value is missing or malformed.' },
   malformed_packet: { kind: 'invalid', http: 400, summary: 'A bus packet could not be decoded or validated.' },
+  policy_invalid: {
+    kind: 'invalid',
+    http: 400,
+    summary: 'A policy bundle does not parse, fails validation or fails its signature check; details name the bundle, rule and field.',
+  },
   not_found: { kind: 'not_found', http: 404, summary: 'The addressed record does not exist (or is not visible to the caller).' },
   input_expired: {
     kind: 'not_found',
