@@ -74,10 +74,12 @@ export {
   createMetrics,
 } from './metrics.js';
 export {
+  type OutputPolicyPoint,
   type PdpCallOptions,
   type PolicyDecisionPoint,
   type StaticPdp,
   type StaticPdpOptions,
   type StaticRule,
+  createAllowAllOutputPolicy,
   createStaticPdp,
 } from './pdp.js';

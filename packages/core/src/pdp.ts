@@ -1,6 +1,10 @@
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import {
   DecisionType,
+  type OutputCheckRequest,
+  type OutputCheckResponse,
+  OutputCheckResponseSchema,
+  OutputDecision,
   type PolicyCheckRequest,
   type PolicyCheckResponse,
   PolicyCheckResponseSchema,
@@ -110,6 +114,26 @@ export function createStaticPdp(options: StaticPdpOptions = {}): StaticPdp {
         return Promise.reject(new RetryableError('safety kernel unavailable', { code: 'safety_unavailable' }));
       }
       return Promise.resolve([...history]);
+    },
+  };
+}
+
+/**
+ * The output policy as the scheduler sees it: a SUCCEEDED result passes CheckOutput before it is final.
+ * Like the PDP, an unreachable service is a RetryableError: the result waits, it is never waved through.
+ */
+export type OutputPolicyPoint = {
+  checkOutput(request: OutputCheckRequest, options?: PdpCallOptions): Promise<OutputCheckResponse>;
+};
+
+/** Allows every output: the default until an output policy is configured, and a test double. */
+export function createAllowAllOutputPolicy(): OutputPolicyPoint & { readonly checks: OutputCheckRequest[] } {
+  const checks: OutputCheckRequest[] = [];
+  return {
+    checks,
+    checkOutput(request) {
+      checks.push(request);
+      return Promise.resolve(create(OutputCheckResponseSchema, { decision: OutputDecision.ALLOW, reason: 'no output policy configured' }));
     },
   };
 }

@@ -131,6 +131,42 @@ export {
   OutputPolicyService,
 } from './gen/cordum/v1/output_policy_pb.js';
 export {
+  file_grpc_health_v1_health,
+  Health,
+  type HealthCheckRequest,
+  HealthCheckRequestSchema,
+  type HealthCheckResponse,
+  HealthCheckResponse_ServingStatus,
+  HealthCheckResponse_ServingStatusSchema,
+  HealthCheckResponseSchema,
+} from './gen/grpc/health/v1/health_pb.js';
+export {
+  type ErrorResponse,
+  ErrorResponseSchema,
+  type ExtensionNumberResponse,
+  ExtensionNumberResponseSchema,
+  type ExtensionRequest,
+  ExtensionRequestSchema,
+  file_grpc_reflection_v1_reflection,
+  type FileDescriptorResponse,
+  FileDescriptorResponseSchema,
+  type ListServiceResponse,
+  ListServiceResponseSchema,
+  ServerReflection,
+  type ServerReflectionRequest,
+  ServerReflectionRequestSchema,
+  type ServerReflectionResponse,
+  ServerReflectionResponseSchema,
+  type ServiceResponse,
+  ServiceResponseSchema,
+} from './gen/grpc/reflection/v1/reflection_pb.js';
+// v1alpha's messages are wire-identical to v1's (same fields, same numbers), so the v1 schemas above
+// encode both; only its file (for reflection itself) and service (for its method path) are needed.
+export {
+  file_grpc_reflection_v1alpha_reflection,
+  ServerReflection as ServerReflectionV1alpha,
+} from './gen/grpc/reflection/v1alpha/reflection_pb.js';
+export {
   DURABLE_SUBJECTS,
   HANDSHAKE_AUDIENCE,
   QueueGroups,
@@ -200,3 +236,4 @@ export {
   signingBytes,
   verifyPacketSignature,
 } from './signing.js';
+export { computeJobHash } from './job-hash.js';

@@ -88,3 +88,23 @@ describe('error codes', () => {
     expect(errorCodeRange(700)).toBe('reserved');
   });
 });
+
+describe('computeJobHash', () => {
+  it('changes with the request or the context bytes, not with control-plane env and labels', async () => {
+    const { create } = await import('@bufbuild/protobuf');
+    const { JobRequestSchema, computeJobHash } = await import('./index.js');
+    const req = create(JobRequestSchema, { jobId: 'j', topic: 'job.x', labels: { a: '1' }, env: { X: '1' } });
+    const ctx = new TextEncoder().encode('{"prompt":"hi"}');
+    const h = computeJobHash(req, ctx);
+    expect(h).toMatch(/^[0-9a-f]{64}$/);
+    const dispatched = create(JobRequestSchema, {
+      jobId: 'j',
+      topic: 'job.x',
+      labels: { a: '1', approval_granted: 'true', 'cordum.bus_msg_id': 'm' },
+      env: { X: '1', CORDUM_LEASE_MS: '30000' },
+    });
+    expect(computeJobHash(dispatched, ctx)).toBe(h);
+    expect(computeJobHash(create(JobRequestSchema, { jobId: 'j', topic: 'job.y', labels: { a: '1' }, env: { X: '1' } }), ctx)).not.toBe(h);
+    expect(computeJobHash(req, new TextEncoder().encode('{"prompt":"rm -rf"}'))).not.toBe(h);
+  });
+});

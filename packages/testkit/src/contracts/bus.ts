@@ -21,12 +21,12 @@ export type BusFactory = () => Promise<BusFixture>;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** Polls until check() passes or timeoutMs elapses (then rethrows check's failure). */
-export async function eventually(check: () => void, timeoutMs = 5000, intervalMs = 10): Promise<void> {
+/** Polls until check() passes (sync or async) or timeoutMs elapses (then rethrows check's failure). */
+export async function eventually(check: () => void | Promise<void>, timeoutMs = 5000, intervalMs = 10): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      check();
+      await check();
       return;
     } catch (err) {
       if (Date.now() > deadline) throw err;

@@ -1,0 +1,834 @@
+import { create, fromBinary, fromJson, toBinary, toJson } from '@bufbuild/protobuf';
+import type { Bus } from '@cordum/bus';
+import {
+  type Clock,
+  type JsonValue,
+  type Logger,
+  type Metrics,
+  type OutputPolicyPoint,
+  type PolicyDecisionPoint,
+  backoffDelay,
+  isCordumError,
+  isRetryable,
+  toError,
+  withContext,
+} from '@cordum/core';
+import {
+  type BusPacket,
+  DecisionType,
+  ErrorCode,
+  type JobRequest,
+  JobRequestSchema,
+  JobStatus,
+  OutputDecision,
+  type PolicyCheckResponse,
+  PolicyCheckRequestSchema,
+  PolicyCheckResponseSchema,
+  PolicyConstraintsSchema,
+  Subjects,
+  computeJobHash,
+  dispatchMsgId,
+  encodePacket,
+  errorCodeToString,
+  effectiveErrorCode,
+  type JobState,
+  isTerminalJobState,
+  jobStateToStatus,
+  newPacket,
+  OutputCheckRequestSchema,
+} from '@cordum/protocol';
+import type { DlqStore, JobPatch, JobRecord, JobStore, PointerStore } from '@cordum/store';
+import {
+  type AttemptPolicy,
+  type Outcome,
+  attemptPolicy,
+  outcomeOfLostAttempt,
+  outcomeOfResult,
+} from './attempts/attempt-policy.js';
+import type { StoreClock } from './clock/store-clock.js';
+import type { createEffectiveConfigReader } from './config/effective-config.js';
+import type { RoutingSource } from './config/routing-source.js';
+import type { SchedulerMetrics } from './metrics.js';
+import type { SchedulerOptions } from './options.js';
+import { timeoutsForTopic } from './routing/routing-config.js';
+import { route } from './routing/select.js';
+import type { WorkerRegistry } from './routing/workers.js';
+
+// The scheduler's decisions, one job at a time. Every change is a compare-and-set on the job record written
+// before any message about it is published (store first, doorbell second), and every wait is a due time in
+// the store. Any number of instances run this against the same store: a CAS loser re-reads and stops.
+//
+// Job record data written here (the gateway writes request and approval the same way):
+//   data.request         base64 JobRequest (protobuf)      data.decision   last policy decision
+//   data.approval        {by, reason, job_hash, policy_snapshot, at} — only the gateway writes it
+//   data.dispatch        {subject, pool, worker_id, attempt, lease_ms, at}
+//   data.pending_result  a SUCCEEDED result waiting for the output policy
+//   data.safety_failures consecutive kernel outages (for backoff)
+
+const IN_FLIGHT: readonly JobState[] = ['SCHEDULED', 'DISPATCHED', 'RUNNING'];
+
+export type EngineDeps = {
+  bus: Bus;
+  jobs: JobStore;
+  pointers: PointerStore;
+  dlq: DlqStore;
+  pdp: PolicyDecisionPoint;
+  outputPolicy: OutputPolicyPoint | undefined;
+  routing: RoutingSource;
+  effective: ReturnType<typeof createEffectiveConfigReader>;
+  registry: WorkerRegistry;
+  storeClock: StoreClock;
+  clock: Clock;
+  logger: Logger;
+  metrics: SchedulerMetrics;
+  rawMetrics: Metrics | undefined;
+  options: SchedulerOptions;
+};
+
+type Decision = {
+  decision: string;
+  rule_id: string;
+  reason: string;
+  snapshot: string;
+  constraints: JsonValue;
+  redacted_context_ptr: string;
+  checked_at: number;
+};
+
+/** A worker's result as stored and handled (snake_case: it may be kept in data.pending_result). */
+export type ResultFields = {
+  job_id: string;
+  status: number;
+  result_ptr: string;
+  worker_id: string;
+  error_code: string;
+  error_code_enum: ErrorCode;
+  error_message: string;
+  execution_ms: number;
+  artifact_ptrs: string[];
+};
+
+export function encodeRequest(request: JobRequest): string {
+  return Buffer.from(toBinary(JobRequestSchema, request)).toString('base64');
+}
+
+export function decodeRequest(job: JobRecord): JobRequest {
+  const raw = job.data['request'];
+  if (typeof raw !== 'string') {
+    return create(JobRequestSchema, { jobId: job.id, topic: job.topic, tenantId: job.tenant, labels: { ...job.labels } });
+  }
+  return fromBinary(JobRequestSchema, Buffer.from(raw, 'base64'));
+}
+
+export function createEngine(deps: EngineDeps) {
+  const { jobs, bus, logger, metrics, options } = deps;
+  const actor = `scheduler:${options.instanceId}`;
+  const enc = (packet: BusPacket): Uint8Array => encodePacket(packet);
+
+  const now = (): number => deps.storeClock.now();
+
+  /** A CAS that may lose: returns the new record, or undefined when another writer moved the job first. */
+  async function cas(
+    job: JobRecord,
+    from: JobState | readonly JobState[],
+    to: JobState,
+    patch: JobPatch,
+    reason: string,
+    expectVersion = false,
+  ): Promise<JobRecord | undefined> {
+    try {
+      return await jobs.transition(job.id, {
+        from,
+        to,
+        patch,
+        actor,
+        reason,
+        ...(expectVersion ? { expectedVersion: job.version } : {}),
+      });
+    } catch (err) {
+      if (isCordumError(err) && (err.code === 'state_conflict' || err.code === 'not_found')) {
+        metrics.casLost.inc();
+        return undefined;
+      }
+      throw err;
+    }
+  }
+
+  async function publishResult(job: JobRecord, state: JobState, errorCode: ErrorCode, reasonCode: string, message: string, resultPtr = ''): Promise<void> {
+    const packet = newPacket({
+      traceId: job.traceId,
+      senderId: options.instanceId,
+      payload: {
+        case: 'jobResult',
+        value: {
+          jobId: job.id,
+          status: jobStateToStatus(state),
+          resultPtr,
+          workerId: job.workerId ?? '',
+          errorCode: reasonCode === '' ? errorCodeToString(errorCode) : reasonCode,
+          errorCodeEnum: errorCode,
+          errorMessage: message,
+        },
+      },
+    });
+    await bus.publish(Subjects.jobResult, enc(packet), { msgId: `result:${job.id}:${state}` }).catch((err: unknown) => {
+      // The store already holds the outcome; the workflow engine's reconciler reads it from there.
+      logger.warn({ job_id: job.id, err: toError(err).message }, 'could not publish the job outcome');
+    });
+  }
+
+  /** Moves a job to a terminal state decided here, then DLQs and publishes it as asked. */
+  async function finish(
+    job: JobRecord,
+    from: JobState | readonly JobState[],
+    state: JobState,
+    info: { reasonCode: string; errorCode: ErrorCode; message: string; dlq: boolean; cancelWorker?: boolean; resultPtr?: string },
+  ): Promise<JobRecord | undefined> {
+    const done = await cas(
+      job,
+      from,
+      state,
+      {
+        errorCode: info.reasonCode,
+        errorMessage: info.message,
+        leaseExpiresAt: null,
+        dueAt: null,
+        waitReason: null,
+        ...(info.resultPtr === undefined ? {} : { resultPtr: info.resultPtr }),
+      },
+      info.reasonCode,
+    );
+    if (done === undefined) return undefined;
+    metrics.terminal.inc({ state, topic: job.topic });
+    if (info.cancelWorker === true) await publishCancel(done, info.message);
+    if (info.dlq) {
+      metrics.dlq.inc({ reason: info.reasonCode });
+      await deps.dlq
+        .put({
+          jobId: done.id,
+          tenant: done.tenant,
+          topic: done.topic,
+          status: state,
+          reasonCode: info.reasonCode,
+          reason: info.message,
+          errorCode: info.errorCode,
+          lastState: job.state,
+          attempts: done.attempts,
+          data: {
+            request: done.data['request'] ?? null,
+            labels: { ...done.labels },
+            trace_id: done.traceId,
+            ...(done.data['decision'] === undefined ? {} : { decision: done.data['decision'] }),
+          },
+        })
+        .catch((err: unknown) => logger.error({ job_id: done.id, err: toError(err).message }, 'DLQ write failed'));
+      const dlqPacket = newPacket({
+        traceId: done.traceId,
+        senderId: options.instanceId,
+        payload: {
+          case: 'jobResult',
+          value: {
+            jobId: done.id,
+            status: jobStateToStatus(state),
+            workerId: done.workerId ?? '',
+            errorCode: info.reasonCode,
+            errorCodeEnum: info.errorCode,
+            errorMessage: info.message,
+          },
+        },
+      });
+      await bus.publish(Subjects.jobDlq, enc(dlqPacket)).catch(() => undefined);
+    }
+    await publishResult(done, state, info.errorCode, info.reasonCode, info.message, info.resultPtr ?? '');
+    return done;
+  }
+
+  async function publishCancel(job: JobRecord, reason: string): Promise<void> {
+    const packet = newPacket({
+      traceId: job.id,
+      senderId: options.instanceId,
+      payload: { case: 'jobCancel', value: { jobId: job.id, reason, requestedBy: actor } },
+    });
+    await bus.publish(Subjects.jobCancel, enc(packet)).catch(() => undefined);
+  }
+
+  /** Keeps a job waiting: a due time in the store and a machine-readable reason, never an unacked message. */
+  async function wait(job: JobRecord, reason: NonNullable<JobRecord['waitReason']>, delayMs: number, extra: JobPatch = {}): Promise<void> {
+    metrics.waits.inc({ reason });
+    await cas(job, job.state, job.state, { ...extra, waitReason: reason, dueAt: now() + delayMs }, reason, true);
+  }
+
+  function policyOf(job: JobRecord, request: JobRequest, constraints: PolicyCheckResponse['constraints']): AttemptPolicy {
+    const tables = deps.routing.current();
+    const topic = timeoutsForTopic(tables.timeouts, job.topic);
+    const constraintRetries = constraints?.budgets?.maxRetries;
+    return attemptPolicy({
+      topicTimeoutMs: topic.timeoutMs,
+      topicMaxRetries: topic.maxRetries,
+      constraintMaxRetries: constraintRetries === undefined || constraintRetries === 0 ? undefined : constraintRetries,
+      defaultLeaseMs: tables.timeouts.reconciler.dispatchTimeoutMs || options.defaultLeaseMs,
+      defaultMaxRetries: options.defaultMaxRetries,
+      workflowJob: request.workflowId !== '' || job.labels['run_id'] !== undefined,
+    });
+  }
+
+  // ---- the decision pipeline ----------------------------------------------------------------------
+
+  async function decide(job: JobRecord): Promise<void> {
+    const request = decodeRequest(job);
+    const log = withContext(logger, { traceId: job.traceId, jobId: job.id, tenant: job.tenant });
+    const effective = await deps.effective.read({
+      tenant: job.tenant,
+      team: request.env['team_id'] ?? job.labels['team_id'] ?? '',
+      workflow: request.workflowId,
+      step: request.env['step_id'] ?? '',
+    });
+
+    let response: PolicyCheckResponse;
+    try {
+      response = await deps.pdp.check(
+        create(PolicyCheckRequestSchema, {
+          jobId: job.id,
+          topic: job.topic,
+          tenant: job.tenant,
+          priority: request.priority,
+          principalId: request.principalId,
+          labels: { ...request.labels },
+          memoryId: request.memoryId,
+          effectiveConfig: new TextEncoder().encode(JSON.stringify(effective.data)),
+          ...(request.budget === undefined ? {} : { budget: request.budget }),
+          ...(request.meta === undefined ? {} : { meta: request.meta }),
+        }),
+      );
+    } catch (err) {
+      if (!isRetryable(err)) throw err;
+      // Fail closed: the job waits and is checked again; an outage is never an allow.
+      const failures = (typeof job.data['safety_failures'] === 'number' ? job.data['safety_failures'] : 0) + 1;
+      log.warn({ err: toError(err).message, failures }, 'safety kernel unavailable; job waits');
+      await wait(job, 'safety_unavailable', backoffDelay(failures, options.safetyBackoff), { data: { safety_failures: failures } });
+      return;
+    }
+    const decision: Decision = {
+      decision: DecisionType[response.decision] ?? String(response.decision),
+      rule_id: response.ruleId,
+      reason: response.reason,
+      snapshot: response.policySnapshot,
+      constraints: response.constraints === undefined ? null : toJson(PolicyConstraintsSchema, response.constraints),
+      redacted_context_ptr: response.redactedContextPtr,
+      checked_at: now(),
+    };
+    metrics.decisions.inc({ decision: decision.decision });
+    const record = { decision, safety_failures: null };
+
+    switch (response.decision) {
+      case DecisionType.DENY:
+      case DecisionType.QUARANTINE:
+        await finish(job, 'PENDING', 'DENIED', {
+          reasonCode: 'safety_denied',
+          errorCode: ErrorCode.SAFETY_DENIED,
+          message: response.reason === '' ? `denied by policy rule ${response.ruleId}` : response.reason,
+          dlq: true,
+        }).then(async (done) => {
+          if (done !== undefined) await cas(done, 'DENIED', 'DENIED', { data: record }, 'decision').catch(() => undefined);
+        });
+        return;
+      case DecisionType.THROTTLE:
+        await wait(job, 'throttled', options.throttleDelayMs, { data: record });
+        return;
+      case DecisionType.REQUIRE_HUMAN: {
+        if (await approvalHolds(job, request, response)) break;
+        metrics.waits.inc({ reason: 'awaiting_approval' });
+        const context = await readContext(request).catch(() => new Uint8Array(0));
+        await cas(
+          job,
+          'PENDING',
+          'APPROVAL_REQUIRED',
+          {
+            waitReason: 'awaiting_approval',
+            dueAt: null,
+            data: { ...record, job_hash: computeJobHash(request, context), approval: null },
+          },
+          response.reason === '' ? 'approval required by policy' : response.reason,
+        );
+        return;
+      }
+      case DecisionType.ALLOW:
+      case DecisionType.ALLOW_WITH_CONSTRAINTS:
+      case DecisionType.REDACT:
+        break;
+      case DecisionType.UNSPECIFIED:
+      default:
+        await finish(job, 'PENDING', 'DENIED', {
+          reasonCode: 'safety_unknown',
+          errorCode: ErrorCode.SAFETY_POLICY_VIOLATION,
+          message: `unknown policy decision ${response.decision}`,
+          dlq: true,
+        });
+        return;
+    }
+
+    // Quotas: running jobs of the tenant against the policy constraint or the effective config limit.
+    const limit =
+      response.constraints?.budgets?.maxConcurrentJobs ||
+      numberAt(effective.data, ['limits', 'max_concurrent_jobs']) ||
+      0;
+    if (limit > 0) {
+      const counts = await jobs.countByState(job.tenant);
+      const running = counts.SCHEDULED + counts.DISPATCHED + counts.RUNNING;
+      if (running >= limit) {
+        await wait(job, 'tenant_limit', options.waitRetryMs, { data: record });
+        return;
+      }
+    }
+
+    const routed = route(
+      { topic: job.topic, requires: request.meta?.requires ?? [], labels: request.labels },
+      deps.routing.current().pools,
+      deps.registry.live(deps.clock.now()),
+    );
+    switch (routed.kind) {
+      case 'fail':
+        await finish(job, 'PENDING', 'FAILED', {
+          reasonCode: routed.reason,
+          errorCode: ErrorCode.JOB_WORKER_UNAVAILABLE,
+          message: routed.message,
+          dlq: true,
+        });
+        return;
+      case 'wait':
+        await wait(job, routed.reason, options.waitRetryMs, { data: record });
+        return;
+      case 'dispatch':
+        await dispatch(job, request, routed, response, effective.data, record);
+        return;
+    }
+  }
+
+  /** An approval holds only if the gateway recorded it for exactly this job and this policy snapshot. */
+  async function approvalHolds(job: JobRecord, request: JobRequest, response: PolicyCheckResponse): Promise<boolean> {
+    const approval = job.data['approval'];
+    if (approval === null || typeof approval !== 'object' || Array.isArray(approval)) return false;
+    const { job_hash: hash, policy_snapshot: snapshot } = approval;
+    if (snapshot !== response.policySnapshot) return false;
+    const context = await readContext(request).catch(() => undefined);
+    return context !== undefined && hash === computeJobHash(request, context);
+  }
+
+  async function readContext(request: JobRequest): Promise<Uint8Array> {
+    if (request.contextPtr === '') return new Uint8Array(0);
+    return (await deps.pointers.require(request.contextPtr)).bytes;
+  }
+
+  async function dispatch(
+    job: JobRecord,
+    request: JobRequest,
+    target: { subject: string; pool: string; workerId: string | null },
+    response: PolicyCheckResponse | undefined,
+    effective: Record<string, JsonValue>,
+    record: Record<string, JsonValue | null>,
+  ): Promise<void> {
+    const constraints = response?.constraints;
+    const attempts = policyOf(job, request, constraints);
+    const at = now();
+    const attempt = job.attempts + 1;
+    let deadlineAt = job.deadlineAt;
+    if (deadlineAt === null && request.budget !== undefined && request.budget.deadlineMs > 0n) {
+      deadlineAt = job.createdAt + Number(request.budget.deadlineMs);
+    }
+    const maxRuntime = Number(constraints?.budgets?.maxRuntimeMs ?? 0n);
+    if (maxRuntime > 0 && job.attempts === 0) deadlineAt = Math.min(deadlineAt ?? Number.MAX_SAFE_INTEGER, at + maxRuntime);
+
+    // Store the attempt's lease before anything is published: a crash after this point is recovered by the
+    // lease expiring, and of several instances racing here only the CAS winner publishes.
+    const scheduled = await cas(
+      job,
+      ['PENDING', 'SCHEDULED'],
+      'SCHEDULED',
+      {
+        incrementAttempts: true,
+        leaseExpiresAt: at + attempts.leaseMs,
+        dueAt: null,
+        waitReason: null,
+        deadlineAt,
+        workerId: target.workerId,
+        data: {
+          ...record,
+          dispatch: {
+            subject: target.subject,
+            pool: target.pool,
+            worker_id: target.workerId,
+            attempt,
+            lease_ms: attempts.leaseMs,
+            at,
+          },
+        },
+      },
+      `attempt ${attempt} to ${target.subject}`,
+      true,
+    );
+    if (scheduled === undefined) return;
+
+    const out = create(JobRequestSchema, request);
+    out.env = { ...request.env, ...dispatchEnv(attempt, attempts, constraints, effective, response) };
+    if (response !== undefined && response.redactedContextPtr !== '') out.contextPtr = response.redactedContextPtr;
+    const packet = newPacket({ traceId: job.traceId, senderId: options.instanceId, payload: { case: 'jobRequest', value: out } });
+    try {
+      await bus.publish(target.subject, enc(packet), { msgId: dispatchMsgId(job.id, attempt) });
+    } catch (err) {
+      // The lease is stored: when it expires the attempt is retried. Nothing is lost.
+      logger.warn({ job_id: job.id, subject: target.subject, err: toError(err).message }, 'dispatch publish failed');
+      return;
+    }
+    if (target.workerId !== null) deps.registry.noteDispatch(target.workerId);
+    metrics.dispatched.inc({ topic: job.topic, pool: target.pool });
+    metrics.dispatchLatency.observe((at - job.createdAt) / 1000);
+    // A fast worker's result may already have moved the job on: then this CAS loses, which is fine.
+    await cas(scheduled, 'SCHEDULED', 'DISPATCHED', {}, `published to ${target.subject}`, true);
+  }
+
+  function dispatchEnv(
+    attempt: number,
+    attempts: AttemptPolicy,
+    constraints: PolicyCheckResponse['constraints'],
+    effective: Record<string, JsonValue>,
+    response: PolicyCheckResponse | undefined,
+  ): Record<string, string> {
+    const env: Record<string, string> = {
+      CORDUM_ATTEMPT: String(attempt),
+      CORDUM_LEASE_MS: String(attempts.leaseMs),
+      CORDUM_EFFECTIVE_CONFIG: JSON.stringify(effective),
+    };
+    if (response !== undefined) {
+      env['CORDUM_POLICY_SNAPSHOT'] = response.policySnapshot;
+      if (response.ruleId !== '') env['CORDUM_POLICY_RULE'] = response.ruleId;
+    }
+    if (constraints !== undefined) {
+      env['CORDUM_POLICY_CONSTRAINTS'] = JSON.stringify(toJson(PolicyConstraintsSchema, constraints));
+      const b = constraints.budgets;
+      if (b !== undefined) {
+        if (b.maxRuntimeMs > 0n) env['CORDUM_MAX_RUNTIME_MS'] = String(b.maxRuntimeMs);
+        if (b.maxRetries > 0) env['CORDUM_MAX_RETRIES'] = String(b.maxRetries);
+        if (b.maxArtifactBytes > 0n) env['CORDUM_MAX_ARTIFACT_BYTES'] = String(b.maxArtifactBytes);
+        if (b.maxConcurrentJobs > 0) env['CORDUM_MAX_CONCURRENT_JOBS'] = String(b.maxConcurrentJobs);
+      }
+      if (constraints.redactionLevel !== '') env['CORDUM_REDACTION_LEVEL'] = constraints.redactionLevel;
+    }
+    return env;
+  }
+
+  // ---- advancing a job (intake, timers) ----------------------------------------------------------
+
+  async function advance(id: string): Promise<void> {
+    const job = await jobs.get(id);
+    if (job === undefined || isTerminalJobState(job.state)) return;
+    switch (job.state) {
+      case 'PENDING':
+        await decide(job);
+        return;
+      case 'SCHEDULED':
+        if (job.leaseExpiresAt === null) {
+          // Waiting out a retry backoff: dispatch the next attempt without asking policy again.
+          await redispatch(job);
+        } else if (job.leaseExpiresAt <= now()) {
+          await leaseExpired(job);
+        }
+        return;
+      case 'DISPATCHED':
+      case 'RUNNING':
+        if (job.data['pending_result'] !== undefined) await settleSuccess(job, job.data['pending_result'] as ResultFields);
+        else if (job.leaseExpiresAt !== null && job.leaseExpiresAt <= now()) await leaseExpired(job);
+        return;
+      case 'APPROVAL_REQUIRED':
+        return;
+      case 'SUCCEEDED':
+      case 'FAILED':
+      case 'CANCELLED':
+      case 'TIMEOUT':
+      case 'DENIED':
+        return;
+    }
+  }
+
+  async function redispatch(job: JobRecord): Promise<void> {
+    const request = decodeRequest(job);
+    const routed = route(
+      { topic: job.topic, requires: request.meta?.requires ?? [], labels: request.labels },
+      deps.routing.current().pools,
+      deps.registry.live(deps.clock.now()),
+    );
+    if (routed.kind === 'fail') {
+      await finish(job, 'SCHEDULED', 'FAILED', {
+        reasonCode: routed.reason,
+        errorCode: ErrorCode.JOB_WORKER_UNAVAILABLE,
+        message: routed.message,
+        dlq: true,
+      });
+      return;
+    }
+    if (routed.kind === 'wait') {
+      await wait(job, routed.reason, options.waitRetryMs);
+      return;
+    }
+    const effective = await deps.effective.read({
+      tenant: job.tenant,
+      team: request.env['team_id'] ?? '',
+      workflow: request.workflowId,
+      step: request.env['step_id'] ?? '',
+    });
+    await dispatch(job, request, routed, storedResponse(job), effective.data, {});
+  }
+
+  /** The policy decision recorded on the job, as a response (for retries of an already-allowed job). */
+  function storedResponse(job: JobRecord): PolicyCheckResponse | undefined {
+    const d = job.data['decision'];
+    if (d === null || typeof d !== 'object' || Array.isArray(d)) return undefined;
+    const constraints = d['constraints'];
+    try {
+      return create(PolicyCheckResponseSchema, {
+        decision: DecisionType.ALLOW,
+        reason: text(d['reason']),
+        redactedContextPtr: text(d['redacted_context_ptr']),
+        policySnapshot: text(d['snapshot']),
+        ruleId: text(d['rule_id']),
+        ...(constraints === null || constraints === undefined
+          ? {}
+          : { constraints: fromJson(PolicyConstraintsSchema, constraints) }),
+      });
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function leaseExpired(job: JobRecord): Promise<void> {
+    metrics.leaseExpiries.inc({ topic: job.topic });
+    const request = decodeRequest(job);
+    const outcome = outcomeOfLostAttempt(job.attempts, policyOf(job, request, storedResponse(job)?.constraints), options.retryBackoff);
+    await publishCancel(job, 'attempt lease expired');
+    await apply(job, IN_FLIGHT, outcome);
+  }
+
+  async function deadlinePassed(job: JobRecord): Promise<void> {
+    await finish(job, job.state, 'TIMEOUT', {
+      reasonCode: 'deadline_exceeded',
+      errorCode: ErrorCode.JOB_TIMEOUT,
+      message: 'the job ran past its budget deadline',
+      dlq: true,
+      cancelWorker: IN_FLIGHT.includes(job.state),
+    });
+  }
+
+  async function apply(job: JobRecord, from: readonly JobState[], outcome: Outcome, resultPtr?: string): Promise<void> {
+    switch (outcome.kind) {
+      case 'retry':
+        metrics.retries.inc({ topic: job.topic, reason: outcome.reasonCode });
+        await cas(
+          job,
+          from,
+          'SCHEDULED',
+          {
+            leaseExpiresAt: null,
+            dueAt: now() + outcome.delayMs,
+            waitReason: 'backoff_until',
+            errorCode: outcome.reasonCode,
+            errorMessage: outcome.message,
+          },
+          `retry in ${outcome.delayMs} ms: ${outcome.reasonCode}`,
+          true,
+        );
+        return;
+      case 'finish':
+        await finish(job, from, outcome.state, {
+          reasonCode: outcome.reasonCode,
+          errorCode: outcome.errorCode,
+          message: outcome.message,
+          dlq: outcome.dlq,
+          ...(resultPtr === undefined ? {} : { resultPtr }),
+        });
+        return;
+      case 'succeed':
+      case 'progress':
+        return;
+    }
+  }
+
+  // ---- results, progress, cancel -----------------------------------------------------------------
+
+  async function onResult(r: ResultFields): Promise<void> {
+    const job = await jobs.get(r.job_id);
+    if (job === undefined) {
+      logger.warn({ job_id: r.job_id }, 'result for an unknown job ignored');
+      return;
+    }
+    if (isTerminalJobState(job.state)) {
+      metrics.lateResults.inc();
+      logger.info({ job_id: job.id, state: job.state, status: JobStatus[r.status] }, 'result after the job ended; ignored');
+      return;
+    }
+    if (!IN_FLIGHT.includes(job.state)) {
+      logger.warn({ job_id: job.id, state: job.state }, 'result for a job that was never dispatched; ignored');
+      return;
+    }
+    const status = r.status as JobStatus;
+    if (status === JobStatus.SUCCEEDED) {
+      await settleSuccess(job, r);
+      return;
+    }
+    const request = decodeRequest(job);
+    const code = effectiveErrorCode({ errorCodeEnum: r.error_code_enum, errorCode: r.error_code });
+    const outcome = outcomeOfResult(
+      { status, errorCode: code, errorCodeText: r.error_code, errorMessage: r.error_message, attempts: job.attempts },
+      policyOf(job, request, storedResponse(job)?.constraints),
+      options.retryBackoff,
+    );
+    if (outcome.kind === 'progress') {
+      await renewLease(job, r.worker_id);
+      return;
+    }
+    await apply(job, IN_FLIGHT, outcome, r.result_ptr === '' ? undefined : r.result_ptr);
+  }
+
+  /** A SUCCEEDED result passes the output policy before it is final; an unreachable policy makes it wait. */
+  async function settleSuccess(job: JobRecord, r: ResultFields): Promise<void> {
+    let resultPtr = r.result_ptr;
+    if (deps.outputPolicy !== undefined) {
+      let content: Uint8Array = new Uint8Array(0);
+      let contentType = '';
+      if (resultPtr !== '') {
+        const payload = await deps.pointers.get(resultPtr).catch(() => undefined);
+        if (payload !== undefined) {
+          content = payload.bytes.subarray(0, options.outputCheckMaxBytes);
+          contentType = payload.contentType;
+        }
+      }
+      let verdict;
+      try {
+        verdict = await deps.outputPolicy.checkOutput(
+          create(OutputCheckRequestSchema, {
+            jobId: job.id,
+            topic: job.topic,
+            tenant: job.tenant,
+            labels: { ...job.labels },
+            resultPtr,
+            artifactPtrs: r.artifact_ptrs,
+            workerId: r.worker_id,
+            executionMs: BigInt(r.execution_ms),
+            outputSizeBytes: BigInt(content.byteLength),
+            outputContent: content,
+            contentType,
+          }),
+        );
+      } catch (err) {
+        if (!isRetryable(err)) throw err;
+        logger.warn({ job_id: job.id, err: toError(err).message }, 'output policy unavailable; result waits');
+        await wait(job, 'safety_unavailable', backoffDelay(1, options.safetyBackoff), { data: { pending_result: r } });
+        return;
+      }
+      if (verdict.decision === OutputDecision.QUARANTINE) {
+        await finish(job, IN_FLIGHT, 'FAILED', {
+          reasonCode: 'output_quarantined',
+          errorCode: ErrorCode.SAFETY_POLICY_VIOLATION,
+          message: verdict.reason === '' ? 'output quarantined by policy' : verdict.reason,
+          dlq: true,
+          resultPtr,
+        });
+        return;
+      }
+      if (verdict.decision === OutputDecision.REDACT && verdict.redactedPtr !== '') resultPtr = verdict.redactedPtr;
+    }
+    const done = await cas(
+      job,
+      IN_FLIGHT,
+      'SUCCEEDED',
+      {
+        resultPtr,
+        workerId: r.worker_id === '' ? job.workerId : r.worker_id,
+        leaseExpiresAt: null,
+        dueAt: null,
+        waitReason: null,
+        data: { pending_result: null },
+      },
+      'succeeded',
+    );
+    if (done === undefined) return;
+    metrics.terminal.inc({ state: 'SUCCEEDED', topic: job.topic });
+    // Workflows wait on sys.job.result: when the stored pointer differs from the worker's (redacted), say so.
+    if (resultPtr !== r.result_ptr) await publishResult(done, 'SUCCEEDED', ErrorCode.UNSPECIFIED, '', '', resultPtr);
+  }
+
+  async function renewLease(job: JobRecord, workerId: string): Promise<void> {
+    if (job.leaseExpiresAt === null) return; // waiting for a retry: progress of the lost attempt
+    const leaseMs = numberAt(job.data, ['dispatch', 'lease_ms']) || options.defaultLeaseMs;
+    await cas(
+      job,
+      IN_FLIGHT,
+      'RUNNING',
+      { leaseExpiresAt: now() + leaseMs, ...(workerId === '' ? {} : { workerId }) },
+      job.state === 'RUNNING' ? '' : 'worker reported progress',
+    );
+  }
+
+  async function onProgress(jobId: string, workerId: string): Promise<void> {
+    const job = await jobs.get(jobId);
+    if (job === undefined || !IN_FLIGHT.includes(job.state)) return;
+    await renewLease(job, workerId);
+  }
+
+  async function onCancel(jobId: string, reason: string, requestedBy: string): Promise<void> {
+    const job = await jobs.get(jobId);
+    if (job === undefined || isTerminalJobState(job.state)) return;
+    await finish(job, job.state, 'CANCELLED', {
+      reasonCode: 'cancelled',
+      errorCode: ErrorCode.UNSPECIFIED,
+      message: reason === '' ? `cancelled by ${requestedBy || 'request'}` : reason,
+      dlq: false,
+    });
+  }
+
+  // ---- timers ------------------------------------------------------------------------------------
+
+  async function tick(): Promise<void> {
+    await deps.storeClock.sync();
+    const lost = deps.registry.expire(deps.clock.now());
+    if (lost.length > 0) logger.warn({ workers: lost }, 'workers lost (no heartbeat); their leases expire as reported');
+    const [due, leases, deadlines] = await Promise.all([
+      jobs.listTimers('due', { limit: options.timerBatch }),
+      jobs.listTimers('lease', { limit: options.timerBatch }),
+      jobs.listTimers('deadline', { limit: options.timerBatch }),
+    ]);
+    const work: Promise<void>[] = [];
+    for (const d of deadlines) {
+      work.push(
+        jobs.get(d.id).then(async (job) => {
+          if (job !== undefined && !isTerminalJobState(job.state) && job.deadlineAt !== null && job.deadlineAt <= now()) {
+            await deadlinePassed(job);
+          }
+        }),
+      );
+    }
+    for (const d of [...due, ...leases]) work.push(advance(d.id));
+    const results = await Promise.allSettled(work);
+    for (const r of results) {
+      if (r.status === 'rejected') logger.warn({ err: toError(r.reason).message }, 'timer action failed; retried next tick');
+    }
+    metrics.reconcilerActions.inc({ kind: 'due' }, due.length);
+    metrics.reconcilerActions.inc({ kind: 'lease' }, leases.length);
+    metrics.reconcilerActions.inc({ kind: 'deadline' }, deadlines.length);
+  }
+
+  return { advance, onResult, onProgress, onCancel, tick, now };
+}
+
+export type Engine = ReturnType<typeof createEngine>;
+
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}
+
+function numberAt(value: unknown, path: readonly string[]): number {
+  let cur: unknown = value;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return 0;
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  return typeof cur === 'number' && Number.isFinite(cur) ? cur : 0;
+}

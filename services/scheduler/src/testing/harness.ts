@@ -1,0 +1,194 @@
+import { create } from '@bufbuild/protobuf';
+import type { Bus, Subscription } from '@cordum/bus';
+import { type ManualClock, type OutputPolicyPoint, type PolicyDecisionPoint, createManualClock, createStaticPdp, newId } from '@cordum/core';
+import {
+  type BusPacket,
+  type Heartbeat,
+  HeartbeatSchema,
+  type JobRequest,
+  JobStatus,
+  Subjects,
+  contextPointer,
+  decodePacket,
+  encodePacket,
+  newPacket,
+  resultPointer,
+  workerJobsSubject,
+} from '@cordum/protocol';
+import type { Stores } from '@cordum/store';
+import { type Scheduler, type SchedulerOptions, createScheduler } from '../index.js';
+
+// Test scaffolding shared by the scheduler's memory and NATS/Redis tests. Workers here are written against
+// the wire spec only (a bus and the protocol package, no SDK), like a CAP worker built with another SDK.
+
+export const TEST_POOLS = {
+  topics: {
+    'job.echo': 'default',
+    'job.code.*': ['cpu', 'gpu'],
+    'job.slow': 'default',
+  },
+  pools: { default: { requires: [] }, cpu: { requires: ['git'] }, gpu: { requires: ['git', 'gpu'] } },
+};
+
+export const TEST_TIMEOUTS = {
+  topics: { 'job.slow': { timeout_seconds: 2, max_retries: 1 }, 'job.echo': { timeout_seconds: 30, max_retries: 2 } },
+  reconciler: { dispatch_timeout_seconds: 60 },
+};
+
+export type WorkerReply =
+  | { status: JobStatus; result?: unknown; errorCode?: string; errorMessage?: string }
+  | 'hang';
+
+export type RawWorker = {
+  readonly id: string;
+  readonly received: JobRequest[];
+  heartbeat(extra?: Partial<Heartbeat>): Promise<void>;
+  stop(): Promise<void>;
+};
+
+/**
+ * A CAP worker: consumes `topic` in a queue group named after it (and worker.<id>.jobs when `direct`), writes
+ * its result through the pointer store and replies on sys.job.result.
+ */
+export async function startRawWorker(
+  bus: Bus,
+  stores: Pick<Stores, 'pointers'>,
+  options: { id: string; topics: string[]; pool?: string; direct?: boolean; labels?: Record<string, string>; reply?: (req: JobRequest) => WorkerReply | Promise<WorkerReply> },
+): Promise<RawWorker> {
+  const received: JobRequest[] = [];
+  const reply = options.reply ?? ((req: JobRequest): WorkerReply => ({ status: JobStatus.SUCCEEDED, result: { echo: req.jobId } }));
+  const handle = async (data: Uint8Array): Promise<void> => {
+    const packet = decodePacket(data);
+    if (packet.payload.case !== 'jobRequest') return;
+    const req = packet.payload.value;
+    received.push(req);
+    const out = await reply(req);
+    if (out === 'hang') return;
+    let resultPtr = '';
+    if (out.result !== undefined) {
+      resultPtr = await stores.pointers.putResult(req.jobId, { tenant: req.tenantId || 'default', bytes: JSON.stringify(out.result) });
+    }
+    const result = newPacket({
+      traceId: packet.traceId,
+      senderId: options.id,
+      payload: {
+        case: 'jobResult',
+        value: {
+          jobId: req.jobId,
+          status: out.status,
+          resultPtr,
+          workerId: options.id,
+          errorCode: out.errorCode ?? '',
+          errorMessage: out.errorMessage ?? '',
+        },
+      },
+    });
+    await bus.publish(Subjects.jobResult, encodePacket(result));
+  };
+  const subs: Subscription[] = [];
+  for (const topic of options.topics) subs.push(await bus.subscribe(topic, (m) => handle(m.data), { queue: topic }));
+  if (options.direct === true) subs.push(await bus.subscribe(workerJobsSubject(options.id), (m) => handle(m.data)));
+  await bus.flush();
+  return {
+    id: options.id,
+    received,
+    async heartbeat(extra = {}) {
+      const hb = create(HeartbeatSchema, {
+        workerId: options.id,
+        pool: options.pool ?? 'default',
+        maxParallelJobs: extra.maxParallelJobs ?? 8,
+        activeJobs: extra.activeJobs ?? 0,
+        cpuLoad: extra.cpuLoad ?? 0,
+        labels: { ...(options.labels ?? {}), ...(options.direct === true ? { 'cordum.direct_dispatch': 'true' } : {}) },
+      });
+      await bus.publish(Subjects.heartbeat, encodePacket(newPacket({ traceId: options.id, senderId: options.id, payload: { case: 'heartbeat', value: hb } })));
+      await bus.flush();
+    },
+    async stop() {
+      await Promise.all(subs.map((s) => s.drain()));
+    },
+  };
+}
+
+export type SubmitOptions = {
+  topic: string;
+  jobId?: string;
+  tenant?: string;
+  input?: unknown;
+  labels?: Record<string, string>;
+  requires?: string[];
+  riskTags?: string[];
+  idempotencyKey?: string;
+  deadlineMs?: number;
+  workflowId?: string;
+};
+
+/** Publishes a JobRequest on sys.job.submit the way a raw CAP client does (input through the pointer store). */
+export async function submitRaw(bus: Bus, stores: Pick<Stores, 'pointers'>, options: SubmitOptions): Promise<string> {
+  const jobId = options.jobId ?? `job-${newId()}`;
+  const tenant = options.tenant ?? 'default';
+  await stores.pointers.putContext(jobId, { tenant, bytes: JSON.stringify(options.input ?? { prompt: 'hi' }) });
+  const packet = newPacket({
+    traceId: `trace-${jobId}`,
+    senderId: 'raw-client',
+    payload: {
+      case: 'jobRequest',
+      value: {
+        jobId,
+        topic: options.topic,
+        contextPtr: contextPointer(jobId),
+        tenantId: tenant,
+        labels: options.labels ?? {},
+        workflowId: options.workflowId ?? '',
+        meta: {
+          tenantId: tenant,
+          requires: options.requires ?? [],
+          riskTags: options.riskTags ?? [],
+          idempotencyKey: options.idempotencyKey ?? '',
+        },
+        ...(options.deadlineMs === undefined ? {} : { budget: { deadlineMs: BigInt(options.deadlineMs) } }),
+      },
+    },
+  });
+  await bus.publish(Subjects.jobSubmit, encodePacket(packet));
+  return jobId;
+}
+
+/** Every packet published on a subject, decoded. */
+export async function capture(bus: Bus, subject: string): Promise<BusPacket[]> {
+  const seen: BusPacket[] = [];
+  await bus.subscribe(subject, (m) => {
+    seen.push(decodePacket(m.data));
+  });
+  await bus.flush();
+  return seen;
+}
+
+export type Harness = {
+  scheduler: Scheduler;
+  clock: ManualClock;
+  pdp: ReturnType<typeof createStaticPdp>;
+};
+
+export async function startScheduler(
+  bus: Bus,
+  stores: Stores,
+  options: { pdp?: PolicyDecisionPoint; outputPolicy?: OutputPolicyPoint; clock?: ManualClock; scheduler?: Partial<SchedulerOptions> } = {},
+): Promise<Scheduler> {
+  const scheduler = createScheduler({
+    bus,
+    stores,
+    pdp: options.pdp ?? createStaticPdp(),
+    ...(options.outputPolicy === undefined ? {} : { outputPolicy: options.outputPolicy }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+    options: {
+      instanceId: `sched-${newId().slice(-6)}`,
+      bootstrap: { pools: TEST_POOLS, timeouts: TEST_TIMEOUTS },
+      ...options.scheduler,
+    },
+  });
+  await scheduler.start();
+  return scheduler;
+}
+
+export { createManualClock, resultPointer };
