@@ -109,6 +109,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
         metrics,
         options,
         now: () => clock.now(),
+        storeNow: () => storeClock.now(),
         onConfigChanged: reload,
       });
       timer = setTimeout(loop, options.tickMs);

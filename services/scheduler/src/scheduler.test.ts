@@ -100,8 +100,7 @@ describe('policy decisions', () => {
     const results = await capture(bus, Subjects.jobResult);
     const id = await submitRaw(bus, stores, { topic: 'job.echo', riskTags: ['prod'] });
     await eventually(async () => expect(await stateOf(id)).toBe('DENIED'));
-    const entry = await stores.dlq.get('default', id);
-    expect(entry).toMatchObject({ reasonCode: 'safety_denied', reason: 'prod writes are forbidden', errorCode: ErrorCode.SAFETY_DENIED });
+    await eventually(async () => expect(await stores.dlq.get('default', id)).toMatchObject({ reasonCode: 'safety_denied', reason: 'prod writes are forbidden', errorCode: ErrorCode.SAFETY_DENIED }));
     await eventually(() => expect(results.some((p) => p.payload.case === 'jobResult' && p.payload.value.status === JobStatus.DENIED)).toBe(true));
   });
 
@@ -215,7 +214,7 @@ describe('policy decisions', () => {
     // max_retries 1 (tighter than the topic's 2): the second failure is final.
     await eventually(async () => expect(await stateOf(id)).toBe('FAILED'));
     expect(worker.received).toHaveLength(2);
-    expect(await stores.dlq.get('default', id)).toMatchObject({ reasonCode: 'max_retries_exceeded', attempts: 2 });
+    await eventually(async () => expect(await stores.dlq.get('default', id)).toMatchObject({ reasonCode: 'max_retries_exceeded', attempts: 2 }));
   });
 
   it('enforces the tenant concurrency limit as a wait', async () => {
@@ -232,7 +231,7 @@ describe('routing', () => {
   it('no pool mapping → FAILED and DLQ at once', async () => {
     const id = await submitRaw(bus, stores, { topic: 'job.unmapped' });
     await eventually(async () => expect(await stateOf(id)).toBe('FAILED'));
-    expect(await stores.dlq.get('default', id)).toMatchObject({ reasonCode: 'no_pool_mapping' });
+    await eventually(async () => expect(await stores.dlq.get('default', id)).toMatchObject({ reasonCode: 'no_pool_mapping' }));
   });
 
   it('routes by requires to a heartbeating worker’s direct subject, least-loaded first', async () => {
@@ -313,7 +312,7 @@ describe('leases, retries and time', () => {
     clock.advance(2001);
     await scheduler.tick();
     await eventually(async () => expect(await stateOf(id)).toBe('FAILED'));
-    expect(await stores.dlq.get('default', id)).toMatchObject({ reasonCode: 'max_retries_exceeded', attempts: 2, errorCode: ErrorCode.JOB_WORKER_UNAVAILABLE });
+    await eventually(async () => expect(await stores.dlq.get('default', id)).toMatchObject({ reasonCode: 'max_retries_exceeded', attempts: 2, errorCode: ErrorCode.JOB_WORKER_UNAVAILABLE }));
   });
 
   it('progress extends the lease and marks the job RUNNING', async () => {
@@ -428,7 +427,7 @@ describe('output policy', () => {
     mode = 'quarantine';
     const quarantined = await submitRaw(bus, stores, { topic: 'job.echo' });
     await eventually(async () => expect(await stateOf(quarantined)).toBe('FAILED'));
-    expect(await stores.dlq.get('default', quarantined)).toMatchObject({ reasonCode: 'output_quarantined' });
+    await eventually(async () => expect(await stores.dlq.get('default', quarantined)).toMatchObject({ reasonCode: 'output_quarantined' }));
 
     mode = 'down';
     const waiting = await submitRaw(bus, stores, { topic: 'job.echo' });

@@ -14,7 +14,8 @@ export type StoreClock = {
 export function createStoreClock(storeNow: () => Promise<number>, local: Clock): StoreClock {
   let offset = 0;
   return {
-    now: () => local.now() + offset,
+    // Whole milliseconds: stored times are integers (the offset itself carries half a round trip).
+    now: () => Math.round(local.now() + offset),
     async sync() {
       const before = local.now();
       const store = await storeNow();

@@ -33,7 +33,10 @@ export type BusHandlersDeps = {
   logger: Logger;
   metrics: SchedulerMetrics;
   options: SchedulerOptions;
+  /** This process's clock (worker liveness). */
   now: () => number;
+  /** The store's clock (due times). */
+  storeNow: () => number;
   onConfigChanged: () => void;
 };
 
@@ -111,6 +114,9 @@ async function onSubmit(msg: BusMessage, deps: BusHandlersDeps): Promise<void> {
         traceId: packet.traceId,
         labels: { ...request.labels },
         data: { request: encodeRequest(stored), submitted_by: packet.senderId },
+        // If processing below fails (store or kernel hiccup, crash), the job is not lost: this due time
+        // brings it back to a scheduler; any decision made below replaces or clears it.
+        dueAt: deps.storeNow() + deps.options.submitGraceMs,
         actor: packet.senderId || 'bus',
         reason: 'submitted on sys.job.submit',
       });

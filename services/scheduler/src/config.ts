@@ -1,0 +1,34 @@
+import { hostname } from 'node:os';
+import { type ConfigOf, type EnvSource, env, loadConfig } from '@cordum/core';
+
+// The only place the scheduler reads the environment. Names follow upstream Cordum where it had them.
+export const SCHEDULER_ENV = {
+  natsUrl: env.string('NATS_URL', { default: 'nats://127.0.0.1:4222', description: 'NATS server URL(s), comma-separated' }),
+  jetstream: env.bool('NATS_USE_JETSTREAM', { default: false, description: 'Durable sys.job.submit/result/dlq on JetStream' }),
+  ackWaitMs: env.duration('NATS_JS_ACK_WAIT', { default: '30s', description: 'JetStream redelivery after this long without ack' }),
+  maxAgeMs: env.duration('NATS_JS_MAX_AGE', { default: '7d', description: 'JetStream stream max age' }),
+  replicas: env.int('NATS_JS_REPLICAS', { default: 1, min: 1, max: 5, description: 'JetStream stream replicas' }),
+  redisUrl: env.url('REDIS_URL', { default: 'redis://127.0.0.1:6379', protocols: ['redis', 'rediss'], description: 'Redis URL' }),
+  redisPrefix: env.string('CORDUM_REDIS_PREFIX', { default: 'cordum:', description: 'Key prefix of every Redis key' }),
+  policyMode: env.enum('CORDUM_POLICY_MODE', ['kernel', 'allow-all'], {
+    default: 'kernel',
+    description: 'kernel: ask the safety kernel (SAFETY_KERNEL_ADDR); allow-all: no policy (development only, logged loudly)',
+  }),
+  kernelAddr: env.string('SAFETY_KERNEL_ADDR', { default: '127.0.0.1:50051', description: 'Safety kernel gRPC address' }),
+  poolsPath: env.string('POOL_CONFIG_PATH', { default: 'config/pools.yaml', description: 'Bootstrap routing (pools) file' }),
+  timeoutsPath: env.string('TIMEOUT_CONFIG_PATH', { default: 'config/timeouts.yaml', description: 'Bootstrap timeouts file' }),
+  instanceId: env.string('SCHEDULER_INSTANCE_ID', { description: 'Sender id of this instance (default <host>-<pid>)' }),
+  tickMs: env.duration('SCHEDULER_TICK_INTERVAL', { default: '250ms', description: 'Timer scan interval (due, lease, deadline)' }),
+  configReloadMs: env.duration('SCHEDULER_CONFIG_RELOAD_INTERVAL', { default: '2s', description: 'Routing config re-read interval' }),
+  workerTimeoutMs: env.duration('WORKER_HEARTBEAT_TIMEOUT', { default: '15s', description: 'A worker silent this long is lost' }),
+  concurrency: env.int('SCHEDULER_CONCURRENCY', { default: 64, min: 1, max: 4096, description: 'Messages handled at once per subscription' }),
+  metricsAddr: env.string('SCHEDULER_METRICS_ADDR', { default: ':9090', description: 'Prometheus /metrics and /health listen address' }),
+  logLevel: env.enum('CORDUM_LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'silent'], { default: 'info', description: 'Log level' }),
+};
+
+export type SchedulerConfig = ConfigOf<typeof SCHEDULER_ENV> & { instanceId: string };
+
+export function loadSchedulerConfig(source: EnvSource = process.env): SchedulerConfig {
+  const cfg = loadConfig(SCHEDULER_ENV, source);
+  return Object.freeze({ ...cfg, instanceId: cfg.instanceId ?? `${hostname()}-${process.pid}` });
+}

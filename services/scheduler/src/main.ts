@@ -1,0 +1,101 @@
+// Composition root of the scheduler process: config, adapters, start, /metrics, signals.
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { connectNatsBus } from '@cordum/bus/nats';
+import { createAllowAllOutputPolicy, createLogger, createMetrics, createStaticPdp, toError } from '@cordum/core';
+import { createRedisStores } from '@cordum/store/redis';
+import { parse as parseYaml } from 'yaml';
+import { loadSchedulerConfig } from './config.js';
+import { createScheduler } from './index.js';
+
+async function readYaml(path: string): Promise<unknown> {
+  try {
+    return parseYaml(await readFile(path, 'utf8')) as unknown;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`cannot read ${path}: ${toError(err).message}`);
+  }
+}
+
+function listen(addr: string): { host: string; port: number } {
+  const at = addr.lastIndexOf(':');
+  return { host: at <= 0 ? '0.0.0.0' : addr.slice(0, at), port: Number(addr.slice(at + 1)) };
+}
+
+async function main(): Promise<void> {
+  const config = loadSchedulerConfig();
+  const logger = createLogger({ name: 'cordum-scheduler', level: config.logLevel });
+  const metrics = createMetrics({ processMetrics: true });
+  if (config.policyMode === 'allow-all') {
+    logger.warn('CORDUM_POLICY_MODE=allow-all: every job is allowed without a policy check (development only)');
+  } else {
+    throw new Error('CORDUM_POLICY_MODE=kernel needs the safety kernel client (@cordum/pdp), which is not wired yet; use allow-all for now');
+  }
+  const bus = await connectNatsBus({
+    servers: config.natsUrl.split(',').map((s) => s.trim()),
+    name: `cordum-scheduler ${config.instanceId}`,
+    jetstream: config.jetstream,
+    ackWaitMs: config.ackWaitMs,
+    maxAgeMs: config.maxAgeMs,
+    replicas: config.replicas,
+    logger,
+    metrics,
+  });
+  const stores = createRedisStores({ url: config.redisUrl, prefix: config.redisPrefix });
+  const scheduler = createScheduler({
+    bus,
+    stores,
+    pdp: createStaticPdp({ snapshot: 'allow-all' }),
+    outputPolicy: createAllowAllOutputPolicy(),
+    logger,
+    metrics,
+    options: {
+      instanceId: config.instanceId,
+      tickMs: config.tickMs,
+      configReloadMs: config.configReloadMs,
+      workerTimeoutMs: config.workerTimeoutMs,
+      concurrency: config.concurrency,
+      bootstrap: { pools: await readYaml(config.poolsPath), timeouts: await readYaml(config.timeoutsPath) },
+    },
+  });
+  await scheduler.start();
+
+  const http = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      void metrics.text().then((text) => {
+        res.writeHead(200, { 'content-type': metrics.contentType });
+        res.end(text);
+      });
+    } else if (req.url === '/health') {
+      const ok = bus.status().connected;
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok, bus: bus.status() }));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  const { host, port } = listen(config.metricsAddr);
+  http.listen(port, host);
+  logger.info({ metrics: config.metricsAddr, instance: config.instanceId }, 'scheduler ready');
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    void (async () => {
+      await scheduler.stop();
+      await bus.drain();
+      await stores.close();
+      http.close();
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`cordum-scheduler: ${toError(err).message}\n`);
+  process.exit(1);
+});
