@@ -8,7 +8,9 @@ import tseslint from 'typescript-eslint';
 
 // Who may import what (ARCHITECTURE §2). Each area lists the internal packages it may use; everything
 // else under @cordum/* is an error. Drivers (ioredis, NATS) are allowed only inside their adapters.
-const DRIVERS = ['ioredis', 'nats', '@nats-io/*'];
+// Anchored regexes: `group` patterns use gitignore semantics, where `nats` would also match our own
+// adapter entry point @cordum/bus/nats.
+const DRIVERS = { ioredis: '^ioredis(/.*)?$', nats: '^nats(/.*)?$', '@nats-io/*': '^@nats-io/' };
 
 /**
  * @param {string[]} allowed internal packages this area may import
@@ -28,10 +30,12 @@ function boundaries(allowed, opts = {}) {
           group: ['@cordum/*', ...allowed.map((p) => `!@cordum/${p}`), ...allowed.map((p) => `!@cordum/${p}/*`)],
           message: `This area may import only ${allowed.length ? allowed.map((p) => '@cordum/' + p).join(', ') : 'no internal packages'} (ARCHITECTURE §2).`,
         },
-        ...DRIVERS.filter((d) => !allowedDrivers.includes(d)).map((d) => ({
-          group: [d, `${d}/*`],
-          message: 'Drivers stay inside their adapters (bus/src/nats, store/src/redis).',
-        })),
+        ...Object.entries(DRIVERS)
+          .filter(([d]) => !allowedDrivers.includes(d))
+          .map(([, regex]) => ({
+            regex,
+            message: 'Drivers stay inside their adapters (bus/src/nats, store/src/redis).',
+          })),
       ],
     },
   ];
@@ -55,12 +59,13 @@ const AREAS = [
     allowed: ['protocol', 'core', 'policy', 'workflow', 'bus', 'store', 'sdk', 'rpc', 'pdp'],
   },
   { files: ['apps/cli/src/**'], allowed: ['protocol', 'core', 'sdk', 'policy'] },
+  { files: ['examples/*/src/**'], allowed: ['protocol', 'core', 'sdk', 'bus', 'store'] },
   { files: ['apps/dashboard/src/**'], allowed: ['protocol'] },
 ];
 
 function workspaceDirs() {
   const dirs = [];
-  for (const group of ['packages', 'services', 'apps']) {
+  for (const group of ['packages', 'services', 'apps', 'examples']) {
     const base = join(import.meta.dirname, group);
     if (!existsSync(base)) continue;
     for (const name of readdirSync(base)) {

@@ -11,6 +11,7 @@ export default defineConfig({
       'packages/*/src/**/*.test.ts',
       'services/*/src/**/*.test.ts',
       'apps/*/src/**/*.test.ts',
+      'examples/*/src/**/*.test.ts',
       'e2e/**/*.test.ts',
       'tools/**/*.test.ts',
     ],

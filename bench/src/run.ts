@@ -2,6 +2,7 @@
 // Needs redis-server and nats-server on PATH (the test kit starts its own on free ports).
 import { busBenchmarks } from './bus.bench.js';
 import { report } from './harness.js';
+import { policyBenchmarks } from './policy.bench.js';
 import { protocolBenchmarks } from './protocol.bench.js';
 import { storeBenchmarks } from './store.bench.js';
 
@@ -10,6 +11,7 @@ const only = process.argv[2];
 async function main(): Promise<void> {
   const suites: Record<string, () => Promise<unknown[]> | unknown[]> = {
     protocol: protocolBenchmarks,
+    policy: policyBenchmarks,
     bus: busBenchmarks,
     store: storeBenchmarks,
   };
