@@ -1,6 +1,7 @@
 // Runs every benchmark and prints one JSON line per measurement. `npm run bench` from the repo root.
 // Needs redis-server and nats-server on PATH (the test kit starts its own on free ports).
 import { busBenchmarks } from './bus.bench.js';
+import { e2eBenchmarks } from './e2e.bench.js';
 import { report } from './harness.js';
 import { policyBenchmarks } from './policy.bench.js';
 import { protocolBenchmarks } from './protocol.bench.js';
@@ -14,6 +15,7 @@ async function main(): Promise<void> {
     policy: policyBenchmarks,
     bus: busBenchmarks,
     store: storeBenchmarks,
+    e2e: e2eBenchmarks,
   };
   for (const [name, run] of Object.entries(suites)) {
     if (only !== undefined && only !== name) continue;

@@ -17,13 +17,17 @@ const spec = {
     protocols: ['redis', 'rediss'],
     description: 'Redis holding job inputs and results (the pointer store)',
   }),
-  redisPrefix: env.string('REDIS_PREFIX', {
+  redisPrefix: env.string('CORDUM_REDIS_PREFIX', {
+    aliases: ['REDIS_PREFIX'],
     default: 'cordum:',
     description: 'Key prefix shared with the control plane',
   }),
   workerId: env.string('WORKER_ID', { description: 'Worker identity; default echo-<host>-<pid>' }),
   topic: env.string('ECHO_TOPIC', { default: 'job.echo', description: 'Job topic served' }),
-  pool: env.string('WORKER_POOL', { description: 'Pool announced in heartbeats; default the topic' }),
+  pool: env.string('WORKER_POOL', {
+    default: 'default',
+    description: 'Pool announced in heartbeats: a pool name of the routing config (data.pools.pools)',
+  }),
   concurrency: env.int('WORKER_CONCURRENCY', { default: 4, min: 1, max: 1024, description: 'Jobs run at once' }),
   heartbeatIntervalMs: env.duration('WORKER_HEARTBEAT_INTERVAL', { default: '5s', description: 'Heartbeat period' }),
   drainTimeoutMs: env.duration('WORKER_DRAIN_TIMEOUT', {

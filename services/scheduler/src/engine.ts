@@ -123,13 +123,44 @@ export function decodeRequest(job: JobRecord): JobRequest {
 export function createEngine(deps: EngineDeps) {
   const { jobs, bus, logger, metrics, options } = deps;
   const actor = `scheduler:${options.instanceId}`;
+  // Jobs allowed by policy but waiting for a free worker slot, by pool (this instance's view). A result or
+  // a heartbeat that frees a slot wakes one at once; their due time in the store is only the fallback
+  // (another instance's capacity, a crash), so a freed slot is used in milliseconds, not at the next poll.
+  const parked = new Map<string, Set<string>>();
+
+  function park(pool: string, jobId: string): void {
+    let set = parked.get(pool);
+    if (set === undefined) {
+      set = new Set();
+      parked.set(pool, set);
+    }
+    set.add(jobId);
+  }
+
+  function wake(pool: string, slots: number): void {
+    const set = parked.get(pool);
+    if (set === undefined) return;
+    for (const id of set) {
+      if (slots-- <= 0) break;
+      set.delete(id);
+      void advance(id).catch((err: unknown) => logger.warn({ job_id: id, err: toError(err).message }, 'wake-up failed; the due time retries'));
+    }
+  }
+
+  /** A worker's capacity changed (heartbeat or a finished job): hand its free slots to parked jobs. */
+  function capacityChanged(workerId: string): void {
+    const w = deps.registry.get(workerId);
+    if (w === undefined) return;
+    const free = w.maxParallel > 0 ? w.maxParallel - w.activeJobs - w.assigned : 1;
+    if (free > 0) wake(w.pool, free);
+  }
   const enc = (packet: BusPacket): Uint8Array => encodePacket(packet);
 
   const now = (): number => deps.storeClock.now();
 
   /** A CAS that may lose: returns the new record, or undefined when another writer moved the job first. */
   async function cas(
-    job: JobRecord,
+    job: Pick<JobRecord, 'id' | 'version'>,
     from: JobState | readonly JobState[],
     to: JobState,
     patch: JobPatch,
@@ -276,7 +307,6 @@ export function createEngine(deps: EngineDeps) {
 
   async function decide(job: JobRecord): Promise<void> {
     const request = decodeRequest(job);
-    const log = withContext(logger, { traceId: job.traceId, jobId: job.id, tenant: job.tenant });
     const effective = await deps.effective.read({
       tenant: job.tenant,
       team: request.env['team_id'] ?? job.labels['team_id'] ?? '',
@@ -304,7 +334,10 @@ export function createEngine(deps: EngineDeps) {
       if (!isRetryable(err)) throw err;
       // Fail closed: the job waits and is checked again; an outage is never an allow.
       const failures = (typeof job.data['safety_failures'] === 'number' ? job.data['safety_failures'] : 0) + 1;
-      log.warn({ err: toError(err).message, failures }, 'safety kernel unavailable; job waits');
+      withContext(logger, { traceId: job.traceId, jobId: job.id, tenant: job.tenant }).warn(
+        { err: toError(err).message, failures },
+        'safety kernel unavailable; job waits',
+      );
       await wait(job, 'safety_unavailable', backoffDelay(failures, options.safetyBackoff), { data: { safety_failures: failures } });
       return;
     }
@@ -396,12 +429,34 @@ export function createEngine(deps: EngineDeps) {
         });
         return;
       case 'wait':
-        await wait(job, routed.reason, options.waitRetryMs, { data: record });
+        await waitForCapacity(job, routed.reason, routed.pool, record);
         return;
       case 'dispatch':
         await dispatch(job, request, routed, response, effective.data, record);
         return;
     }
+  }
+
+  /**
+   * Policy allowed the job but no worker slot is free: it waits in SCHEDULED (allowed, not yet dispatched), so
+   * the wake-up dispatches it without asking policy again.
+   */
+  async function waitForCapacity(
+    job: JobRecord,
+    reason: 'pool_overloaded' | 'no_workers',
+    pool: string,
+    record: Record<string, JsonValue | null>,
+  ): Promise<void> {
+    metrics.waits.inc({ reason });
+    const waiting = await cas(
+      job,
+      ['PENDING', 'SCHEDULED'],
+      'SCHEDULED',
+      { waitReason: reason, dueAt: now() + options.waitRetryMs, leaseExpiresAt: null, data: record },
+      job.state === 'SCHEDULED' ? '' : reason,
+      true,
+    );
+    if (waiting !== undefined) park(pool, job.id);
   }
 
   /** An approval holds only if the gateway recorded it for exactly this job and this policy snapshot. */
@@ -518,8 +573,9 @@ export function createEngine(deps: EngineDeps) {
 
   // ---- advancing a job (intake, timers) ----------------------------------------------------------
 
-  async function advance(id: string): Promise<void> {
-    const job = await jobs.get(id);
+  /** Moves a job on from wherever it is. Pass the record when the caller just read or wrote it. */
+  async function advance(id: string, known?: JobRecord): Promise<void> {
+    const job = known ?? (await jobs.get(id));
     if (job === undefined || isTerminalJobState(job.state)) return;
     switch (job.state) {
       case 'PENDING':
@@ -566,7 +622,7 @@ export function createEngine(deps: EngineDeps) {
       return;
     }
     if (routed.kind === 'wait') {
-      await wait(job, routed.reason, options.waitRetryMs);
+      await waitForCapacity(job, routed.reason, routed.pool, {});
       return;
     }
     const effective = await deps.effective.read({
@@ -654,6 +710,25 @@ export function createEngine(deps: EngineDeps) {
   // ---- results, progress, cancel -----------------------------------------------------------------
 
   async function onResult(r: ResultFields): Promise<void> {
+    if ((r.status as JobStatus) === JobStatus.SUCCEEDED && deps.outputPolicy === undefined) {
+      // The common case needs no read first: the CAS itself checks the job is in flight.
+      const done = await cas(
+        { id: r.job_id, version: 0 },
+        IN_FLIGHT,
+        'SUCCEEDED',
+        { resultPtr: r.result_ptr, leaseExpiresAt: null, dueAt: null, waitReason: null, ...(r.worker_id === '' ? {} : { workerId: r.worker_id }) },
+        'succeeded',
+      );
+      if (done !== undefined) {
+        metrics.terminal.inc({ state: 'SUCCEEDED', topic: done.topic });
+        if (done.workerId !== null) {
+          deps.registry.noteCompletion(done.workerId);
+          capacityChanged(done.workerId);
+        }
+        return;
+      }
+      // Lost: unknown, already terminal or not dispatched — the full path below says which.
+    }
     const job = await jobs.get(r.job_id);
     if (job === undefined) {
       logger.warn({ job_id: r.job_id }, 'result for an unknown job ignored');
@@ -669,6 +744,11 @@ export function createEngine(deps: EngineDeps) {
       return;
     }
     const status = r.status as JobStatus;
+    const worker = r.worker_id !== '' ? r.worker_id : job.workerId;
+    if (worker !== null && worker !== '' && status !== JobStatus.RUNNING) {
+      deps.registry.noteCompletion(worker);
+      capacityChanged(worker);
+    }
     if (status === JobStatus.SUCCEEDED) {
       await settleSuccess(job, r);
       return;
@@ -815,7 +895,7 @@ export function createEngine(deps: EngineDeps) {
     metrics.reconcilerActions.inc({ kind: 'deadline' }, deadlines.length);
   }
 
-  return { advance, onResult, onProgress, onCancel, tick, now };
+  return { advance, onResult, onProgress, onCancel, tick, now, capacityChanged };
 }
 
 export type Engine = ReturnType<typeof createEngine>;

@@ -47,7 +47,7 @@ export const SCHEDULER_DEFAULTS: Omit<SchedulerOptions, 'instanceId' | 'bootstra
   submitGraceMs: 10_000,
   configReloadMs: 2000,
   effectiveConfigTtlMs: 2000,
-  concurrency: 64,
+  concurrency: 256,
   timerBatch: 500,
   outputCheckMaxBytes: 2 * 1024 * 1024,
 };

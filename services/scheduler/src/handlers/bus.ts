@@ -24,6 +24,9 @@ import type { WorkerRegistry } from '../routing/workers.js';
 
 // Thin bus adapters: decode and validate, then hand the job to the engine.
 
+/** Header a submitter sets ("1") when it wrote the job record before publishing (the gateway does). */
+export const JOB_STORED_HEADER = 'cordum-job-stored';
+
 export type BusHandlersDeps = {
   bus: Bus;
   engine: Engine;
@@ -92,7 +95,10 @@ async function onSubmit(msg: BusMessage, deps: BusHandlersDeps): Promise<void> {
     await reject(deps, packet, ErrorCode.JOB_INVALID_INPUT, 'job_id, topic (job.*) and tenant must be valid identifiers');
     return;
   }
-  let job = await deps.jobs.get(request.jobId);
+  // Submitters that wrote the job first (the gateway) say so; a raw CAP client never does, so for it the
+  // create comes first and a second read is only needed on a redelivery.
+  const stored = msg.headers[JOB_STORED_HEADER] === '1';
+  let job = stored ? await deps.jobs.get(request.jobId) : undefined;
   if (job === undefined) {
     // A raw CAP client: nothing wrote the job before publishing, so the scheduler records it now.
     const key = request.meta?.idempotencyKey ?? '';
@@ -104,8 +110,8 @@ async function onSubmit(msg: BusMessage, deps: BusHandlersDeps): Promise<void> {
         return;
       }
     }
-    const stored = create(JobRequestSchema, request);
-    if (stored.tenantId === '') stored.tenantId = tenant;
+    const record = create(JobRequestSchema, request);
+    if (record.tenantId === '') record.tenantId = tenant;
     try {
       job = await deps.jobs.create({
         id: request.jobId,
@@ -113,7 +119,7 @@ async function onSubmit(msg: BusMessage, deps: BusHandlersDeps): Promise<void> {
         topic: request.topic,
         traceId: packet.traceId,
         labels: { ...request.labels },
-        data: { request: encodeRequest(stored), submitted_by: packet.senderId },
+        data: { request: encodeRequest(record), submitted_by: packet.senderId },
         // If processing below fails (store or kernel hiccup, crash), the job is not lost: this due time
         // brings it back to a scheduler; any decision made below replaces or clears it.
         dueAt: deps.storeNow() + deps.options.submitGraceMs,
@@ -128,7 +134,7 @@ async function onSubmit(msg: BusMessage, deps: BusHandlersDeps): Promise<void> {
   if (job === undefined) return;
   deps.metrics.intake.inc({ outcome: job.state === 'PENDING' ? 'accepted' : 'redelivered' });
   // Redeliveries of jobs already past PENDING are no-ops inside advance().
-  await deps.engine.advance(job.id);
+  await deps.engine.advance(job.id, job);
 }
 
 export async function subscribeBusHandlers(deps: BusHandlersDeps): Promise<Subscription[]> {
@@ -180,7 +186,9 @@ export async function subscribeBusHandlers(deps: BusHandlersDeps): Promise<Subsc
     ),
     bus.subscribe(Subjects.heartbeat, (m) => {
       const packet = decode(m, deps, ['heartbeat']);
-      if (packet?.payload.case === 'heartbeat') deps.registry.heartbeat(packet.payload.value, deps.now());
+      if (packet?.payload.case !== 'heartbeat') return;
+      deps.registry.heartbeat(packet.payload.value, deps.now());
+      deps.engine.capacityChanged(packet.payload.value.workerId);
     }),
     bus.subscribe(Subjects.handshake, (m) => {
       const packet = decode(m, deps, ['handshake']);

@@ -120,9 +120,14 @@ describe('worker registry', () => {
     expect(reg.get('w1')?.direct).toBe(true);
     expect(reg.get('w2')?.direct).toBe(true);
     reg.noteDispatch('w1');
+    reg.noteDispatch('w1');
+    expect(reg.get('w1')?.assigned).toBe(2);
+    reg.noteCompletion('w1');
     expect(reg.get('w1')?.assigned).toBe(1);
     reg.heartbeat(create(HeartbeatSchema, { workerId: 'w1', pool: 'default', activeJobs: 2 }), 500);
     expect(reg.get('w1')).toMatchObject({ assigned: 0, activeJobs: 2, direct: true });
+    reg.noteCompletion('w1');
+    expect(reg.get('w1')).toMatchObject({ assigned: 0, activeJobs: 1 });
     expect(reg.live(1200).map((w) => w.id)).toEqual(['w1']);
     expect(reg.expire(1200)).toEqual(['w2']);
     expect(reg.get('w2')).toBeUndefined();

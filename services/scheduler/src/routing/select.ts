@@ -17,7 +17,7 @@ export type RouteResult =
   | { kind: 'wait'; reason: 'pool_overloaded' | 'no_workers'; pool: string }
   | { kind: 'fail'; reason: 'no_pool_mapping'; message: string };
 
-/** Utilisation from which a worker counts as overloaded (active / max parallel, or CPU/GPU %). */
+/** CPU or GPU utilisation from which a worker counts as overloaded. */
 export const OVERLOAD_RATIO = 0.9;
 
 // Labels that steer the control plane itself; they are never placement constraints on workers.
@@ -31,8 +31,12 @@ function load(w: WorkerInfo): number {
   return w.activeJobs + w.assigned;
 }
 
+/**
+ * Full (every announced slot taken, counting this instance's dispatches since the last heartbeat) or CPU/GPU
+ * saturated. Jobs wait for a slot in the store, and are woken the moment one frees.
+ */
 export function isOverloaded(w: WorkerInfo): boolean {
-  if (w.maxParallel > 0 && load(w) / w.maxParallel >= OVERLOAD_RATIO) return true;
+  if (w.maxParallel > 0 && load(w) >= w.maxParallel) return true;
   return w.cpuLoad >= OVERLOAD_RATIO * 100 || w.gpuUtilization >= OVERLOAD_RATIO * 100;
 }
 

@@ -2,8 +2,9 @@ import type { Handshake, Heartbeat } from '@cordum/protocol';
 import { workerJobsSubject } from '@cordum/protocol';
 
 // What this scheduler instance knows about live workers, from sys.heartbeat and sys.handshake (every
-// instance hears every heartbeat). Between heartbeats, dispatches made here are counted as `assigned` so a
-// burst does not pile onto the worker that looked idlest at its last beat.
+// instance hears every heartbeat). Between heartbeats, dispatches made here are counted as `assigned` and
+// results seen here take them off again, so a burst does not pile onto the worker that looked idlest at its
+// last beat, and a worker that finishes its jobs does not look busy until its next beat.
 
 /** Label a worker sets (in heartbeats) to say it consumes worker.<id>.jobs. */
 export const DIRECT_DISPATCH_LABEL = 'cordum.direct_dispatch';
@@ -30,6 +31,8 @@ export type WorkerRegistry = {
   /** Workers heard from within the timeout. */
   live(now: number): WorkerInfo[];
   noteDispatch(workerId: string): void;
+  /** A job of this worker ended (its result arrived). */
+  noteCompletion(workerId: string): void;
   /** Removes and returns workers silent for longer than the timeout (worker loss). */
   expire(now: number): string[];
   get(workerId: string): WorkerInfo | undefined;
@@ -84,6 +87,13 @@ export function createWorkerRegistry(options: { timeoutMs: number }): WorkerRegi
     noteDispatch(workerId) {
       const w = workers.get(workerId);
       if (w !== undefined) w.assigned++;
+    },
+    noteCompletion(workerId) {
+      const w = workers.get(workerId);
+      if (w === undefined) return;
+      // A job dispatched since the last beat, else one the beat already counted as active.
+      if (w.assigned > 0) w.assigned--;
+      else if (w.activeJobs > 0) w.activeJobs--;
     },
     expire(now) {
       const lost: string[] = [];
