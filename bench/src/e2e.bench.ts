@@ -7,10 +7,9 @@ import { connectNatsBus } from '@cordum/bus/nats';
 import { JobStatus } from '@cordum/protocol';
 import { createClient } from '@cordum/sdk';
 import { createRedisStores } from '@cordum/store/redis';
-import { type NatsServer, type RedisServer, startNats, startRedis } from '@cordum/testkit';
+import { type NatsServer, type NodeProcess, type RedisServer, startNats, startNodeProcess, startRedis } from '@cordum/testkit';
 import { Queue, QueueEvents } from 'bullmq';
-import { type Proc, percentile, startNode } from './e2e/processes.js';
-import { type BenchResult, round } from './harness.js';
+import { type BenchResult, percentile, round } from './harness.js';
 
 // End to end on real NATS + Redis: echo jobs submitted through the bus, a scheduler process and two echo
 // worker processes, then BullMQ with two worker processes doing the same echo work on the same Redis.
@@ -67,28 +66,31 @@ async function cordum(nats: NatsServer, redis: RedisServer, jetstream: boolean):
     CORDUM_LOG_LEVEL: 'warn',
     LOG_LEVEL: 'warn',
   };
-  const procs: Proc[] = [];
+  const procs: NodeProcess[] = [];
   const buses: Bus[] = [];
   try {
     procs.push(
-      await startNode('services/scheduler/dist/main.js', {
-        ...common,
-        CORDUM_POLICY_MODE: process.env['BENCH_POLICY_MODE'] ?? 'allow-all',
-        POOL_CONFIG_PATH: pools,
-        TIMEOUT_CONFIG_PATH: timeouts,
-        SCHEDULER_METRICS_ADDR: '127.0.0.1:0',
-        CORDUM_LOG_LEVEL: 'info',
-      }, /scheduler ready/, 20_000, (process.env['BENCH_SCHEDULER_NODE_ARGS'] ?? '').split(' ').filter(Boolean)),
+      await startNodeProcess({
+        script: 'services/scheduler/dist/main.js',
+        env: {
+          ...common,
+          CORDUM_POLICY_MODE: process.env['BENCH_POLICY_MODE'] ?? 'allow-all',
+          POOL_CONFIG_PATH: pools,
+          TIMEOUT_CONFIG_PATH: timeouts,
+          SCHEDULER_METRICS_ADDR: '127.0.0.1:0',
+          CORDUM_LOG_LEVEL: 'info',
+        },
+        ready: /scheduler ready/,
+        nodeArgs: (process.env['BENCH_SCHEDULER_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+      }),
     );
     for (const n of [1, 2]) {
       procs.push(
-        await startNode('examples/echo-worker/dist/worker.js', {
-          ...common,
-          WORKER_ID: `bench-echo-${n}`,
-          ECHO_TOPIC: TOPIC,
-          WORKER_CONCURRENCY: '128',
-          LOG_LEVEL: 'info',
-        }, /ready|started|listening/i),
+        await startNodeProcess({
+          script: 'examples/echo-worker/dist/worker.js',
+          env: { ...common, WORKER_ID: `bench-echo-${n}`, ECHO_TOPIC: TOPIC, WORKER_CONCURRENCY: '128', LOG_LEVEL: 'info' },
+          ready: /echo worker ready/,
+        }),
       );
     }
     const bus = await connectNatsBus({ servers: nats.url, jetstream });
@@ -121,9 +123,15 @@ async function bullmq(redis: RedisServer): Promise<{ throughput: Measured; laten
   const url = new URL(redis.url);
   const connection = { host: url.hostname, port: Number(url.port) };
   const name = `bench${Date.now()}`;
-  const procs: Proc[] = [];
+  const procs: NodeProcess[] = [];
   for (let n = 0; n < 2; n++) {
-    procs.push(await startNode('bench/dist/e2e/bullmq-worker.js', { REDIS_URL: redis.url, BULLMQ_QUEUE: name, WORKER_CONCURRENCY: '128' }, /bullmq worker ready/));
+    procs.push(
+      await startNodeProcess({
+        script: 'bench/dist/e2e/bullmq-worker.js',
+        env: { REDIS_URL: redis.url, BULLMQ_QUEUE: name, WORKER_CONCURRENCY: '128' },
+        ready: /bullmq worker ready/,
+      }),
+    );
   }
   const queue = new Queue(name, { connection });
   const events = new QueueEvents(name, { connection });

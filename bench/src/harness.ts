@@ -51,11 +51,17 @@ export async function measureAsync(
     ops,
     seconds: round(seconds),
     ops_per_sec: Math.round(ops / seconds),
-    p50_ms: round(sorted[Math.floor(ops * 0.5)] ?? 0),
-    p99_ms: round(sorted[Math.floor(ops * 0.99)] ?? 0),
+    p50_ms: round(percentile(sorted, 0.5)),
+    p99_ms: round(percentile(sorted, 0.99)),
   };
 }
 
 export function round(n: number): number {
   return Math.round(n * 1000) / 1000;
+}
+
+/** The p-quantile (0..1) of ascending latencies. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 }

@@ -10,5 +10,7 @@ const worker = new Worker(
 );
 void worker.waitUntilReady().then(() => process.stdout.write('bullmq worker ready\n'));
 process.on('SIGTERM', () => {
+  // close() waits for Redis; a bench whose Redis is gone must not leave this process behind.
+  setTimeout(() => process.exit(0), 2000).unref();
   void worker.close().then(() => process.exit(0));
 });

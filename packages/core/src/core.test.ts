@@ -176,6 +176,39 @@ describe('logger', () => {
       nested: { token: '[redacted]' },
     });
   });
+
+  it('redacts secret keys at any depth and any case without touching the caller’s objects', () => {
+    const { logger, records } = createMemoryLogger('svc');
+    const fields = {
+      req: { headers: { Authorization: 'Bearer x', accept: 'json' } },
+      packet: { payload: { value: { authToken: 't' } } },
+      list: [{ password: 'p' }, 'plain'],
+      ok: 1,
+    };
+    logger.child({ client_secret: 's', who: 'me' }).warn(fields, 'm');
+    expect(records[0]).toMatchObject({
+      client_secret: '[redacted]',
+      who: 'me',
+      req: { headers: { Authorization: '[redacted]', accept: 'json' } },
+      packet: { payload: { value: { authToken: '[redacted]' } } },
+      list: [{ password: '[redacted]' }, 'plain'],
+      ok: 1,
+    });
+    expect(fields.req.headers.Authorization).toBe('Bearer x');
+    expect(fields.list[0]).toEqual({ password: 'p' });
+  });
+
+  it('makes a context child only when the logger is used', () => {
+    let children = 0;
+    const { logger, records } = createMemoryLogger('svc');
+    const counting = { ...logger, child: (b: Record<string, unknown>) => (children++, logger.child(b)) };
+    const ctx = withContext(counting, { jobId: 'j1' });
+    expect(children).toBe(0);
+    ctx.info('one');
+    ctx.debug({ n: 2 }, 'two');
+    expect(children).toBe(1);
+    expect(records.map((r) => [r.msg, r['job_id']])).toEqual([['one', 'j1'], ['two', 'j1']]);
+  });
 });
 
 describe('metrics', () => {

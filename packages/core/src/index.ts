@@ -83,3 +83,16 @@ export {
   createAllowAllOutputPolicy,
   createStaticPdp,
 } from './pdp.js';
+export {
+  type RedactOptions,
+  SCAN_FINDING_TYPES,
+  type ScanFinding,
+  type ScanFindingType,
+  type ScanOptions,
+  type SecretRef,
+  findSecretRefs,
+  hasSecretRefs,
+  luhnValid,
+  redactText,
+  scanText,
+} from './redaction.js';

@@ -1,4 +1,4 @@
-import { pino, type DestinationStream, type LevelWithSilent } from 'pino';
+import { pino, type DestinationStream, type LevelWithSilent, type Logger as PinoLogger } from 'pino';
 
 export type LogFields = Record<string, unknown>;
 
@@ -38,40 +38,94 @@ export function contextFields(ctx: LogContext): LogFields {
   return out;
 }
 
-/** A child logger whose every line carries the context's ids. */
+/**
+ * A child logger whose every line carries the context's ids. The child is made on first use: most jobs never
+ * log, and a pino child costs more than the job's own bookkeeping.
+ */
 export function withContext(logger: Logger, ctx: LogContext): Logger {
-  return logger.child(contextFields(ctx));
+  let child: Logger | undefined;
+  const get = (): Logger => (child ??= logger.child(contextFields(ctx)));
+  const level =
+    (name: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'): LogFn =>
+    (fields: LogFields | string, msg?: string): void => {
+      if (typeof fields === 'string') get()[name](fields);
+      else get()[name](fields, msg);
+    };
+  return {
+    trace: level('trace'),
+    debug: level('debug'),
+    info: level('info'),
+    warn: level('warn'),
+    error: level('error'),
+    fatal: level('fatal'),
+    child: (bindings) => get().child(bindings),
+  };
 }
 
-// Keys whose values never reach a log line, at the top level and up to three levels down (e.g.
-// req.headers.authorization, packet.payload.value.authToken is four: log packets through a summary, not whole).
-// Spellings differ by source (HTTP headers, JSON snake_case, protobuf-es camelCase), so each is listed.
-const REDACT_KEYS = [
-  'authorization',
-  'Authorization',
-  'cookie',
-  'Cookie',
-  'set-cookie',
-  'x-api-key',
-  'X-Api-Key',
-  'api_key',
-  'apiKey',
-  'password',
-  'passwd',
-  'secret',
-  'client_secret',
-  'clientSecret',
-  'token',
-  'access_token',
-  'accessToken',
-  'refresh_token',
-  'refreshToken',
-  'auth_token',
-  'authToken',
-  'private_key',
-  'privateKey',
-];
-const REDACT_DEPTHS = ['', '*.', '*.*.', '*.*.*.'];
+// Keys whose values never reach a log line, at any depth up to REDACT_DEPTH (objects and arrays), matched
+// without regard to case (HTTP headers, JSON snake_case and protobuf-es camelCase spellings all differ).
+const REDACT_KEYS = new Set(
+  [
+    'authorization',
+    'cookie',
+    'set-cookie',
+    'x-api-key',
+    'api_key',
+    'apikey',
+    'password',
+    'passwd',
+    'secret',
+    'client_secret',
+    'clientsecret',
+    'token',
+    'access_token',
+    'accesstoken',
+    'refresh_token',
+    'refreshtoken',
+    'auth_token',
+    'authtoken',
+    'private_key',
+    'privatekey',
+  ],
+);
+const REDACT_DEPTH = 6;
+const CENSOR = '[redacted]';
+
+function isWalkable(value: unknown): value is Record<string, unknown> | unknown[] {
+  if (value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return true;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * The fields with secret-named keys censored. Returns the same object when there is nothing to censor, and
+ * copies only along the paths that change (the caller's objects are never modified).
+ */
+export function redactFields<T>(value: T, depth = 0): T {
+  if (!isWalkable(value) || depth > REDACT_DEPTH) return value;
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const next = redactFields(value[i], depth + 1);
+      if (next !== value[i]) {
+        copy ??= [...(value as unknown[])];
+        copy[i] = next;
+      }
+    }
+    return (copy ?? value) as T;
+  }
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(value)) {
+    const current = value[key];
+    const next = REDACT_KEYS.has(key.toLowerCase()) ? CENSOR : redactFields(current, depth + 1);
+    if (next !== current) {
+      copy ??= { ...value };
+      copy[key] = next;
+    }
+  }
+  return (copy ?? value) as T;
+}
 
 export type LoggerOptions = {
   /** Component name, logged as `name` on every line. */
@@ -84,23 +138,33 @@ export type LoggerOptions = {
 };
 
 export function createLogger(options: LoggerOptions): Logger {
-  const paths = REDACT_KEYS.flatMap((k) =>
-    REDACT_DEPTHS.map((prefix) =>
-      /^[A-Za-z_$][\w$]*$/.test(k) ? `${prefix}${k}` : `${prefix.replace(/\.$/, '')}["${k}"]`,
-    ),
-  );
   const base = pino(
     {
       name: options.name,
       level: options.level ?? 'info',
       base: { pid: process.pid, ...options.bindings },
-      redact: { paths, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
+      formatters: {
+        level: (label) => ({ level: label }),
+        log: (fields) => redactFields(fields),
+      },
     },
     options.destination,
   );
-  return base;
+  return redactingChildren(base);
+}
+
+/** Pino runs formatters.log on each line's fields but not on child bindings: those are censored here. */
+function redactingChildren(l: PinoLogger): Logger {
+  return {
+    trace: l.trace.bind(l),
+    debug: l.debug.bind(l),
+    info: l.info.bind(l),
+    warn: l.warn.bind(l),
+    error: l.error.bind(l),
+    fatal: l.fatal.bind(l),
+    child: (bindings) => redactingChildren(l.child(redactFields(bindings))),
+  };
 }
 
 /** A logger that drops everything. */

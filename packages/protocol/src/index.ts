@@ -131,6 +131,20 @@ export {
   OutputPolicyService,
 } from './gen/cordum/v1/output_policy_pb.js';
 export {
+  type BundleSource,
+  BundleSourceSchema,
+  type ExplainResponse,
+  ExplainResponseSchema,
+  file_cordum_v1_policy,
+  PolicyExplainer,
+  type RuleTrace,
+  RuleTraceSchema,
+  RuleTraceStatus,
+  RuleTraceStatusSchema,
+  type SimulateRequest,
+  SimulateRequestSchema,
+} from './gen/cordum/v1/policy_pb.js';
+export {
   file_grpc_health_v1_health,
   Health,
   type HealthCheckRequest,
@@ -172,6 +186,9 @@ export {
   QueueGroups,
   Subjects,
   type SystemSubject,
+  CANCEL_ATTEMPT_HEADER,
+  JOB_STORED_HEADER,
+  cancelledAttempt,
   dispatchMsgId,
   durableConsumerName,
   isJobTopic,

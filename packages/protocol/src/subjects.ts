@@ -91,6 +91,23 @@ export function dispatchMsgId(jobId: string, attempt: number): string {
   return `${jobId}#${attempt}`;
 }
 
+/**
+ * Header on a JobCancel that stops one attempt only (the scheduler's own cancel after a lease expiry or a
+ * worker loss): its value is the attempt number. Workers abort that attempt and nothing newer; schedulers,
+ * which turn a plain JobCancel into a cancelled job, ignore it. A JobCancel without it cancels the job.
+ */
+export const CANCEL_ATTEMPT_HEADER = 'cordum-cancel-attempt';
+
+/** The attempt an attempt-scoped cancel names (undefined for a job cancel or a malformed header). */
+export function cancelledAttempt(headers: Readonly<Record<string, string>>): number | undefined {
+  const value = headers[CANCEL_ATTEMPT_HEADER];
+  if (value === undefined || !/^\d{1,9}$/.test(value)) return undefined;
+  return Number(value);
+}
+
+/** Header a submitter sets ("1") on sys.job.submit when it wrote the job record before publishing (the gateway does). */
+export const JOB_STORED_HEADER = 'cordum-job-stored';
+
 /** Msg-id of a submit packet. */
 export function submitMsgId(jobId: string): string {
   return `jobreq:${jobId}`;

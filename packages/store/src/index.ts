@@ -19,7 +19,7 @@ export type {
   NewJob,
   TransitionRequest,
 } from './ports/job-store.js';
-export type { DeletePayloadOptions, Payload, PointerStore, PutPayload } from './ports/pointer-store.js';
+export type { DeletePayloadOptions, Payload, PointerStore, PutPayload, PutResultOptions } from './ports/pointer-store.js';
 export type { ConfigDoc, ConfigRef, ConfigStore, PutConfig } from './ports/config-store.js';
 export type { LockInfo, LockKey, LockMode, LockRequest, LockStore } from './ports/lock-store.js';
 export type { ArtifactMeta, ArtifactStore, PutArtifact, RetentionClass } from './ports/artifact-store.js';

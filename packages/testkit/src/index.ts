@@ -8,6 +8,7 @@ export {
   startRedis,
 } from './servers.js';
 export { type TcpProxy, startTcpProxy } from './proxy.js';
+export { type NodeProcess, REPO_ROOT, type StartNodeOptions, startNodeProcess } from './process.js';
 export {
   type PortFactory,
   type PortFixture,

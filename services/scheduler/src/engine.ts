@@ -26,6 +26,7 @@ import {
   PolicyCheckResponseSchema,
   PolicyConstraintsSchema,
   Subjects,
+  CANCEL_ATTEMPT_HEADER,
   computeJobHash,
   dispatchMsgId,
   encodePacket,
@@ -127,6 +128,9 @@ export function createEngine(deps: EngineDeps) {
   // a heartbeat that frees a slot wakes one at once; their due time in the store is only the fallback
   // (another instance's capacity, a crash), so a freed slot is used in milliseconds, not at the next poll.
   const parked = new Map<string, Set<string>>();
+  // Counts slot-freeing events; a job that routed to "wait" and parks after one happened re-checks at once
+  // (the event's wake-up ran before the job was parked, and would otherwise be missed until its due time).
+  let capacityEvents = 0;
 
   function park(pool: string, jobId: string): void {
     let set = parked.get(pool);
@@ -152,7 +156,10 @@ export function createEngine(deps: EngineDeps) {
     const w = deps.registry.get(workerId);
     if (w === undefined) return;
     const free = w.maxParallel > 0 ? w.maxParallel - w.activeJobs - w.assigned : 1;
-    if (free > 0) wake(w.pool, free);
+    if (free > 0) {
+      capacityEvents++;
+      wake(w.pool, free);
+    }
   }
   const enc = (packet: BusPacket): Uint8Array => encodePacket(packet);
 
@@ -274,13 +281,15 @@ export function createEngine(deps: EngineDeps) {
     return done;
   }
 
-  async function publishCancel(job: JobRecord, reason: string): Promise<void> {
+  /** Tells workers to stop the job, or only its current attempt (`attemptOnly`: the job goes on). */
+  async function publishCancel(job: JobRecord, reason: string, attemptOnly = false): Promise<void> {
     const packet = newPacket({
       traceId: job.id,
       senderId: options.instanceId,
       payload: { case: 'jobCancel', value: { jobId: job.id, reason, requestedBy: actor } },
     });
-    await bus.publish(Subjects.jobCancel, enc(packet)).catch(() => undefined);
+    const headers = attemptOnly ? { [CANCEL_ATTEMPT_HEADER]: String(job.attempts) } : undefined;
+    await bus.publish(Subjects.jobCancel, enc(packet), headers === undefined ? {} : { headers }).catch(() => undefined);
   }
 
   /** Keeps a job waiting: a due time in the store and a machine-readable reason, never an unacked message. */
@@ -414,6 +423,7 @@ export function createEngine(deps: EngineDeps) {
       }
     }
 
+    const seen = capacityEvents;
     const routed = route(
       { topic: job.topic, requires: request.meta?.requires ?? [], labels: request.labels },
       deps.routing.current().pools,
@@ -429,7 +439,7 @@ export function createEngine(deps: EngineDeps) {
         });
         return;
       case 'wait':
-        await waitForCapacity(job, routed.reason, routed.pool, record);
+        await waitForCapacity(job, routed.reason, routed.pool, record, seen);
         return;
       case 'dispatch':
         await dispatch(job, request, routed, response, effective.data, record);
@@ -446,6 +456,7 @@ export function createEngine(deps: EngineDeps) {
     reason: 'pool_overloaded' | 'no_workers',
     pool: string,
     record: Record<string, JsonValue | null>,
+    seen: number,
   ): Promise<void> {
     metrics.waits.inc({ reason });
     const waiting = await cas(
@@ -456,7 +467,9 @@ export function createEngine(deps: EngineDeps) {
       job.state === 'SCHEDULED' ? '' : reason,
       true,
     );
-    if (waiting !== undefined) park(pool, job.id);
+    if (waiting === undefined) return;
+    park(pool, job.id);
+    if (capacityEvents !== seen) wake(pool, 1);
   }
 
   /** An approval holds only if the gateway recorded it for exactly this job and this policy snapshot. */
@@ -607,6 +620,7 @@ export function createEngine(deps: EngineDeps) {
 
   async function redispatch(job: JobRecord): Promise<void> {
     const request = decodeRequest(job);
+    const seen = capacityEvents;
     const routed = route(
       { topic: job.topic, requires: request.meta?.requires ?? [], labels: request.labels },
       deps.routing.current().pools,
@@ -622,7 +636,7 @@ export function createEngine(deps: EngineDeps) {
       return;
     }
     if (routed.kind === 'wait') {
-      await waitForCapacity(job, routed.reason, routed.pool, {});
+      await waitForCapacity(job, routed.reason, routed.pool, {}, seen);
       return;
     }
     const effective = await deps.effective.read({
@@ -659,7 +673,7 @@ export function createEngine(deps: EngineDeps) {
     metrics.leaseExpiries.inc({ topic: job.topic });
     const request = decodeRequest(job);
     const outcome = outcomeOfLostAttempt(job.attempts, policyOf(job, request, storedResponse(job)?.constraints), options.retryBackoff);
-    await publishCancel(job, 'attempt lease expired');
+    await publishCancel(job, 'attempt lease expired', true);
     await apply(job, IN_FLIGHT, outcome);
   }
 

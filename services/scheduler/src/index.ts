@@ -128,4 +128,3 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
 
 export { type SchedulerOptions, SCHEDULER_DEFAULTS } from './options.js';
 export { DIRECT_DISPATCH_LABEL } from './routing/workers.js';
-export { JOB_STORED_HEADER } from './handlers/bus.js';

@@ -2,10 +2,28 @@
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { connectNatsBus } from '@cordum/bus/nats';
-import { createAllowAllOutputPolicy, createLogger, createMetrics, createStaticPdp, toError } from '@cordum/core';
+import {
+  type Logger,
+  type Metrics,
+  type OutputPolicyPoint,
+  type PolicyDecisionPoint,
+  createAllowAllOutputPolicy,
+  createLogger,
+  createMetrics,
+  createStaticPdp,
+  toError,
+} from '@cordum/core';
+import {
+  createEmbeddedOutputPolicy,
+  createEmbeddedPdp,
+  createGrpcOutputPolicy,
+  createGrpcPdp,
+  createPolicyRuntime,
+} from '@cordum/pdp';
+import type { Stores } from '@cordum/store';
 import { createRedisStores } from '@cordum/store/redis';
 import { parse as parseYaml } from 'yaml';
-import { loadSchedulerConfig } from './config.js';
+import { type SchedulerConfig, loadSchedulerConfig } from './config.js';
 import { createScheduler } from './index.js';
 
 async function readYaml(path: string): Promise<unknown> {
@@ -14,6 +32,43 @@ async function readYaml(path: string): Promise<unknown> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new Error(`cannot read ${path}: ${toError(err).message}`);
+  }
+}
+
+type PolicyPoints = { pdp: PolicyDecisionPoint; outputPolicy: OutputPolicyPoint; close(): void };
+
+/** The decision point for CORDUM_POLICY_MODE: the kernel over gRPC, the kernel's runtime in-process, or none. */
+async function policyPoints(config: SchedulerConfig, stores: Stores, logger: Logger, metrics: Metrics): Promise<PolicyPoints> {
+  switch (config.policyMode) {
+    case 'allow-all':
+      logger.warn('CORDUM_POLICY_MODE=allow-all: every job is allowed without a policy check (development only)');
+      return { pdp: createStaticPdp({ snapshot: 'allow-all' }), outputPolicy: createAllowAllOutputPolicy(), close: () => undefined };
+    case 'kernel': {
+      const tls = config.kernelTlsCa === undefined ? undefined : { ca: await readFile(config.kernelTlsCa) };
+      const pdp = createGrpcPdp({ address: config.kernelAddr, tls, logger });
+      const outputPolicy = createGrpcOutputPolicy({ address: config.kernelAddr, tls, logger });
+      logger.info({ kernel: config.kernelAddr, tls: tls !== undefined }, 'policy decisions by the safety kernel');
+      return {
+        pdp,
+        outputPolicy,
+        close() {
+          pdp.close();
+          outputPolicy.close();
+        },
+      };
+    }
+    case 'embedded': {
+      if (config.policy === undefined) throw new Error('embedded policy mode without policy options');
+      const runtime = createPolicyRuntime({ options: config.policy, config: stores.config, logger, metrics });
+      // No valid policy, no scheduler: starting would mean deciding by default.
+      await runtime.start();
+      logger.info({ snapshot: runtime.snapshot().id }, 'policy decisions embedded (same sources as the safety kernel)');
+      return {
+        pdp: createEmbeddedPdp(runtime, { audit: stores.audit, logger, metrics }),
+        outputPolicy: createEmbeddedOutputPolicy(runtime, { pointers: stores.pointers, logger, metrics }),
+        close: () => runtime.stop(),
+      };
+    }
   }
 }
 
@@ -26,11 +81,8 @@ async function main(): Promise<void> {
   const config = loadSchedulerConfig();
   const logger = createLogger({ name: 'cordum-scheduler', level: config.logLevel });
   const metrics = createMetrics({ processMetrics: true });
-  if (config.policyMode === 'allow-all') {
-    logger.warn('CORDUM_POLICY_MODE=allow-all: every job is allowed without a policy check (development only)');
-  } else {
-    throw new Error('CORDUM_POLICY_MODE=kernel needs the safety kernel client (@cordum/pdp), which is not wired yet; use allow-all for now');
-  }
+  const stores = createRedisStores({ url: config.redisUrl, prefix: config.redisPrefix });
+  const policy = await policyPoints(config, stores, logger, metrics);
   const bus = await connectNatsBus({
     servers: config.natsUrl.split(',').map((s) => s.trim()),
     name: `cordum-scheduler ${config.instanceId}`,
@@ -41,12 +93,11 @@ async function main(): Promise<void> {
     logger,
     metrics,
   });
-  const stores = createRedisStores({ url: config.redisUrl, prefix: config.redisPrefix });
   const scheduler = createScheduler({
     bus,
     stores,
-    pdp: createStaticPdp({ snapshot: 'allow-all' }),
-    outputPolicy: createAllowAllOutputPolicy(),
+    pdp: policy.pdp,
+    outputPolicy: policy.outputPolicy,
     logger,
     metrics,
     options: {
@@ -86,6 +137,7 @@ async function main(): Promise<void> {
     void (async () => {
       await scheduler.stop();
       await bus.drain();
+      policy.close();
       await stores.close();
       http.close();
       process.exit(0);

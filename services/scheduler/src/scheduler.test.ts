@@ -3,6 +3,7 @@ import type { Bus } from '@cordum/bus';
 import { createMemoryBroker } from '@cordum/bus/memory';
 import { type ManualClock, RetryableError, createManualClock, createStaticPdp } from '@cordum/core';
 import {
+  CANCEL_ATTEMPT_HEADER,
   DecisionType,
   ErrorCode,
   JobRequestSchema,
@@ -284,6 +285,10 @@ describe('routing', () => {
 describe('leases, retries and time', () => {
   it('retries on another worker when an attempt’s lease expires, and cancels the lost attempt', async () => {
     const cancels = await capture(bus, Subjects.jobCancel);
+    const cancelHeaders: Record<string, string>[] = [];
+    await bus.subscribe(Subjects.jobCancel, (m) => {
+      cancelHeaders.push({ ...m.headers });
+    });
     const dead = await startRawWorker(bus, stores, { id: 'dead', topics: ['job.slow'], reply: () => 'hang' });
     const id = await submitRaw(bus, stores, { topic: 'job.slow' });
     await eventually(() => expect(dead.received).toHaveLength(1));
@@ -293,6 +298,13 @@ describe('leases, retries and time', () => {
     await scheduler.tick();
     expect((await job(id))?.waitReason).toBe('backoff_until');
     await eventually(() => expect(cancels.some((p) => p.payload.case === 'jobCancel' && p.payload.value.jobId === id)).toBe(true));
+    // The cancel names the lost attempt, so no scheduler instance (this one or another) cancels the job for it.
+    expect(cancelHeaders.at(-1)).toMatchObject({ [CANCEL_ATTEMPT_HEADER]: '1' });
+    await bus.publish(
+      Subjects.jobCancel,
+      encodePacket(newPacket({ traceId: id, senderId: 'other-scheduler', payload: { case: 'jobCancel', value: { jobId: id, reason: 'attempt lease expired' } } })),
+      { headers: { [CANCEL_ATTEMPT_HEADER]: '1' } },
+    );
     clock.advance(1000);
     await scheduler.tick();
     await eventually(async () => expect(await stateOf(id)).toBe('SUCCEEDED'));

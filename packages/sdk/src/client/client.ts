@@ -29,6 +29,9 @@ import {
 import type { PointerStore } from '@cordum/store';
 import { createPacketSender, receivePacket, signingKey } from '../wire.js';
 
+// Stops a wait's timer; abort() without a reason would build a DOMException per job.
+const WAIT_DONE = new Error('wait finished');
+
 // A raw CAP client: writes the input behind a context pointer, publishes the JobRequest on sys.job.submit and
 // watches sys.job.result. Real deployments submit through the gateway (HTTP/gRPC), which adds
 // authentication, tenancy, idempotency and the durable job record; this client talks to the bus and the
@@ -254,7 +257,7 @@ export function createClient(options: ClientOptions): Client {
     const found = await new Promise<{ packet: JobResult; traceId: string }>((resolve, reject) => {
       const stop = new AbortController();
       const done = (): void => {
-        stop.abort();
+        stop.abort(WAIT_DONE);
         const set = waiters.get(jobId);
         set?.delete(waiter);
         if (set?.size === 0) waiters.delete(jobId);

@@ -10,6 +10,7 @@ import {
   isCordumError,
 } from '@cordum/core';
 import {
+  CANCEL_ATTEMPT_HEADER,
   ComponentRole,
   ErrorCode,
   JobStatus,
@@ -404,6 +405,49 @@ describe('worker: cancel and deadline', () => {
     expect(outcome.errorMessage).toContain('deadline of 50 ms');
     expect(Date.now() - before).toBeGreaterThanOrEqual(45);
     expect(deadlineAt).toBeGreaterThanOrEqual(before + 50);
+  });
+
+  it('an attempt-scoped cancel (lease expiry) stops that attempt only, never a newer one', async () => {
+    const started: string[] = [];
+    const release = gate();
+    const { bus, client } = await setup(async (ctx) => {
+      started.push(`${ctx.jobId}#${ctx.attempt}`);
+      await release.promise;
+      return { result: 'ok' };
+    });
+    const cancelAttempt = (jobId: string, attempt: number): Promise<void> =>
+      bus.publish(
+        Subjects.jobCancel,
+        encodePacket(newPacket({ traceId: jobId, senderId: 'sched', payload: { case: 'jobCancel', value: { jobId, reason: 'attempt lease expired' } } })),
+        { headers: { [CANCEL_ATTEMPT_HEADER]: String(attempt) } },
+      );
+    // Attempt 2 runs here; the stale cancel of attempt 1 arrives: attempt 2 goes on.
+    const second = client.waitForResult('j1');
+    await dispatch(bus, TOPIC, { jobId: 'j1', topic: TOPIC }, { msgId: 'j1#2' });
+    await eventually(() => expect(started).toEqual(['j1#2']));
+    await cancelAttempt('j1', 1);
+    // A cancel of attempt 1 that arrives before anything: it refuses attempt 1 only, not a later attempt 2.
+    await cancelAttempt('j2', 1);
+    await sleep(5);
+    const j2 = client.waitForResult('j2');
+    await dispatch(bus, TOPIC, { jobId: 'j2', topic: TOPIC }, { msgId: 'j2#2' });
+    release.open();
+    expect((await second).status).toBe(JobStatus.SUCCEEDED);
+    expect((await j2).status).toBe(JobStatus.SUCCEEDED);
+    // The attempt it names is stopped.
+    const hold = gate();
+    const { bus: bus3, client: client3 } = await setup(async (ctx) => untilAborted(ctx.signal).finally(() => hold.open()));
+    const third = client3.waitForResult('j3');
+    await dispatch(bus3, TOPIC, { jobId: 'j3', topic: TOPIC }, { msgId: 'j3#3' });
+    await sleep(5);
+    await bus3.publish(
+      Subjects.jobCancel,
+      encodePacket(newPacket({ traceId: 'j3', senderId: 'sched', payload: { case: 'jobCancel', value: { jobId: 'j3', reason: 'attempt lease expired' } } })),
+      { headers: { [CANCEL_ATTEMPT_HEADER]: '3' } },
+    );
+    await hold.promise;
+    expect((await third).status).toBe(JobStatus.CANCELLED);
+    expect(started).toEqual(['j1#2', 'j2#2']);
   });
 
   it('ignores a cancel for another job', async () => {

@@ -7,6 +7,7 @@ import {
   JobStatus,
   PROTOCOL_VERSION,
   Subjects,
+  cancelledAttempt,
   isJobTopic,
   topicResultSubject,
   validatePacket,
@@ -37,6 +38,10 @@ import {
 import { createSlots } from './slots.js';
 import type { JobContext, JobOutput, Worker, WorkerOptions, WorkerState, WorkerStats } from './types.js';
 
+// The reason a job's own timers are stopped with: abort() without one builds a DOMException (a stack trace)
+// per job, and nobody reads it.
+const TIMERS_DONE = new Error('job timers stopped');
+
 // The CAP v2 worker runtime. Per job:
 //   delivery → decode → verify (drop on failure) → validate (reject with a result) → dedupe → slot →
 //   handler (with in-process retries) → store the result pointer → publish JobResult (store first, then the
@@ -63,6 +68,8 @@ type Phase = 'queued' | 'running' | 'reported';
 
 type InFlight = {
   readonly jobId: string;
+  /** The dispatch's attempt number, when its msg-id carried one. */
+  readonly attempt: number | undefined;
   /** The job's signal. */
   readonly controller: AbortController;
   phase: Phase;
@@ -89,7 +96,9 @@ export function createWorker(options: WorkerOptions): Worker {
   let heartbeatLoop: Promise<void> | undefined;
   let reconnectsSeen = 0;
   let draining: Promise<void> | undefined;
-  const earlyCancels = new Map<string, { reason: JobAbortedError; at: number }>();
+  // Cancels of jobs not (yet) here, in case the dispatch arrives after its cancel; an attempt-scoped one
+  // refuses only that attempt.
+  const earlyCancels = new Map<string, { reason: JobAbortedError; at: number; attempt: number | undefined }>();
 
   const readyTopics = o.directSubject === undefined ? [...o.topics] : [...o.topics, o.directSubject];
 
@@ -287,7 +296,7 @@ export function createWorker(options: WorkerOptions): Worker {
     if (direct && !servesTopic(request.topic)) {
       return reject(packet, request, unavailable(`worker ${workerId} does not serve topic ${request.topic}`));
     }
-    const early = takeEarlyCancel(request.jobId);
+    const early = takeEarlyCancel(request.jobId, attemptOf(request.jobId, msg.msgId));
     if (early !== undefined) {
       const fields = outcomeOfAbort(early);
       logger.info({ job_id: request.jobId }, 'job was cancelled before it arrived; not started');
@@ -316,6 +325,7 @@ export function createWorker(options: WorkerOptions): Worker {
     let markReported: () => void = () => undefined;
     const entry: InFlight = {
       jobId: request.jobId,
+      attempt,
       controller,
       phase: 'queued',
       reported: new Promise<void>((resolve) => {
@@ -373,7 +383,7 @@ export function createWorker(options: WorkerOptions): Worker {
         }
       }
       entry.phase = 'reported';
-      timers.abort();
+      timers.abort(TIMERS_DONE);
       const executionMs = clock.now() - acceptedAt;
       await publishResult(packet, request, fields, {
         resultPtr,
@@ -382,7 +392,7 @@ export function createWorker(options: WorkerOptions): Worker {
         attempt,
       });
       count(fields.status);
-      jobLogger.info(
+      jobLogger.debug(
         { status: JobStatus[fields.status], execution_ms: executionMs, error_code: fields.errorCode || undefined },
         'job finished',
       );
@@ -394,7 +404,7 @@ export function createWorker(options: WorkerOptions): Worker {
       );
     } finally {
       entry.phase = 'reported';
-      timers.abort();
+      timers.abort(TIMERS_DONE);
       markReported();
       // The job id stays known (duplicates ignored, drain waits) until it is reported and its handler returned.
       void (handlerDone ?? Promise.resolve()).then(() => forget(entry));
@@ -584,19 +594,26 @@ export function createWorker(options: WorkerOptions): Worker {
     const by = cancel.requestedBy === '' ? undefined : cancel.requestedBy;
     const why = cancel.reason === '' ? `cancelled${by === undefined ? '' : ` by ${by}`}` : cancel.reason;
     const reason = new JobAbortedError('cancelled', why, by);
+    // The scheduler's cancel after a lease expiry names the attempt it gave up on: a newer attempt of the
+    // same job (possibly running here) must not be touched by it.
+    const attempt = cancelledAttempt(msg.headers);
     const entry = jobs.get(cancel.jobId);
     if (entry === undefined) {
-      if (state === 'running') rememberCancel(cancel.jobId, reason);
+      if (state === 'running') rememberCancel(cancel.jobId, reason, attempt);
       return;
     }
     if (entry.phase === 'reported') return;
+    if (attempt !== undefined && entry.attempt !== attempt) {
+      logger.debug({ job_id: cancel.jobId, attempt, running: entry.attempt }, 'cancel of another attempt ignored');
+      return;
+    }
     logger.info({ job_id: cancel.jobId, reason: why, requested_by: by }, 'job cancel received');
     abort(entry, reason);
   }
 
-  function rememberCancel(jobId: string, reason: JobAbortedError): void {
+  function rememberCancel(jobId: string, reason: JobAbortedError, attempt: number | undefined): void {
     earlyCancels.delete(jobId);
-    earlyCancels.set(jobId, { reason, at: clock.now() });
+    earlyCancels.set(jobId, { reason, at: clock.now(), attempt });
     // Insertion order is age order: drop the oldest beyond the bound, and anything expired at the front.
     const expiredBefore = clock.now() - CANCEL_MEMORY_MS;
     for (const [id, c] of earlyCancels) {
@@ -605,10 +622,11 @@ export function createWorker(options: WorkerOptions): Worker {
     }
   }
 
-  function takeEarlyCancel(jobId: string): JobAbortedError | undefined {
+  function takeEarlyCancel(jobId: string, attempt: number | undefined): JobAbortedError | undefined {
     const c = earlyCancels.get(jobId);
     if (c === undefined) return undefined;
     earlyCancels.delete(jobId);
+    if (c.attempt !== undefined && c.attempt !== attempt) return undefined;
     return c.at >= clock.now() - CANCEL_MEMORY_MS ? c.reason : undefined;
   }
 

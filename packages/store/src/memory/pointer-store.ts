@@ -1,5 +1,5 @@
 import { ConflictError, InvalidError } from '@cordum/core';
-import { contextPointer, resultPointer } from '@cordum/protocol';
+import { contextPointer } from '@cordum/protocol';
 import { isExpired, settle } from '../model/common.js';
 import {
   checkDeleteTenant,
@@ -8,6 +8,7 @@ import {
   checkUntilMs,
   inputExpired,
   payloadKey,
+  resultPointerFor,
   resultOfAnotherTenant,
 } from '../model/pointer.js';
 import type { Payload, PointerStore, PutPayload } from '../ports/pointer-store.js';
@@ -97,7 +98,7 @@ export function createMemoryPointerStore(ctx: MemoryStoreContext): PointerStore 
 
   return {
     putContext: (jobId, payload) => settle(() => put('once', contextPointer(checkJobId(jobId)), payload)),
-    putResult: (jobId, payload) => settle(() => put('replace', resultPointer(checkJobId(jobId)), payload)),
+    putResult: (jobId, payload, options) => settle(() => put('replace', resultPointerFor(jobId, options), payload)),
     get: (pointer) => settle(() => get(pointer)),
     require: (pointer) =>
       settle(() => {

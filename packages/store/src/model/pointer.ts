@@ -1,6 +1,6 @@
 import { DeniedError, InvalidError, NotFoundError, isSafeId } from '@cordum/core';
-import { pointerKey } from '@cordum/protocol';
-import type { DeletePayloadOptions, PutPayload } from '../ports/pointer-store.js';
+import { pointerKey, resultPointer } from '@cordum/protocol';
+import type { DeletePayloadOptions, PutPayload, PutResultOptions } from '../ports/pointer-store.js';
 import { checkTenant, checkTtlMs } from './common.js';
 
 // PointerStore input checks and the pointer → key rule, shared by the memory and Redis adapters.
@@ -25,6 +25,21 @@ export function checkJobId(jobId: string): string {
     );
   }
   return jobId;
+}
+
+const VARIANT = /^[a-z][a-z0-9_-]{0,31}$/;
+
+/** The pointer putResult writes: the job's output, or a named derived output beside it. */
+export function resultPointerFor(jobId: string, options: PutResultOptions | undefined): string {
+  const pointer = resultPointer(checkJobId(jobId));
+  const variant = options?.variant;
+  if (variant === undefined) return pointer;
+  if (typeof variant !== 'string' || !VARIANT.test(variant)) {
+    throw new InvalidError(`invalid result variant ${JSON.stringify(variant)}: use 1-32 of a-z 0-9 _ -, starting with a letter`, {
+      details: { variant: typeof variant === 'string' ? variant : null },
+    });
+  }
+  return `${pointer}:${variant}`;
 }
 
 export type CheckedPayload = {

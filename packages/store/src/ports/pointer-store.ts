@@ -34,8 +34,13 @@ export type PointerStore = {
    * Writes (or replaces) a job's output and returns its pointer. Only the tenant that wrote the current
    * output may replace it: another tenant gets DeniedError(permission_denied) and the output stays as it
    * was. Once the output has expired or been deleted, any tenant may write it again.
+   *
+   * With `variant`, writes a derived output beside the original instead (the output policy's redacted copy:
+   * `redis://res:<job>:redacted`); the original is untouched and the same ownership rule applies to the
+   * variant. Hazard: job ids may contain ':', so job `x:redacted`'s output and job `x`'s redacted variant
+   * share a pointer; the tenant check keeps that from crossing tenants.
    */
-  putResult(jobId: string, payload: PutPayload): Promise<string>;
+  putResult(jobId: string, payload: PutPayload, options?: PutResultOptions): Promise<string>;
   /** The payload, or undefined when missing or expired. */
   get(pointer: string): Promise<Payload | undefined>;
   /** Like get, but throws NotFoundError(input_expired) naming the pointer. */
@@ -47,6 +52,11 @@ export type PointerStore = {
    * wrote (another tenant's reads as missing: false, and it stays).
    */
   delete(pointer: string, options?: DeletePayloadOptions): Promise<boolean>;
+};
+
+export type PutResultOptions = {
+  /** Name of a derived output (1-32 of a-z 0-9 _ -, starting with a letter), e.g. 'redacted'. */
+  variant?: string;
 };
 
 export type DeletePayloadOptions = {

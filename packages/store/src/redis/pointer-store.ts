@@ -1,5 +1,5 @@
 import { InvalidError, sha256Hex } from '@cordum/core';
-import { contextPointer, resultPointer } from '@cordum/protocol';
+import { contextPointer } from '@cordum/protocol';
 import {
   DEFAULT_PAYLOAD_CONTENT_TYPE,
   checkDeleteTenant,
@@ -8,6 +8,7 @@ import {
   checkUntilMs,
   inputExpired,
   payloadKey,
+  resultPointerFor,
 } from '../model/pointer.js';
 import type { Payload, PointerStore, PutPayload } from '../ports/pointer-store.js';
 import type { RedisStoreContext } from './context.js';
@@ -74,7 +75,7 @@ export function createRedisPointerStore(ctx: RedisStoreContext): PointerStore {
 
   return {
     putContext: async (jobId, payload) => put('once', contextPointer(checkJobId(jobId)), payload),
-    putResult: async (jobId, payload) => put('replace', resultPointer(checkJobId(jobId)), payload),
+    putResult: async (jobId, payload, options) => put('replace', resultPointerFor(jobId, options), payload),
     get,
     async require(pointer) {
       const payload = await get(pointer);

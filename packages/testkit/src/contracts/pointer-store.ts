@@ -115,6 +115,35 @@ export function runPointerStoreContract(label: string, factory: PortFactory<Poin
       expect(payload.expiresAt).toBe(payload.createdAt + 90_000);
     });
 
+    it('putResult with a variant stores a derived output beside the original (redis://res:<job>:<variant>)', async () => {
+      const original = await store.putResult('job-v', ctx('acme', 'card 4111 1111 1111 1111'));
+      const redacted = await store.putResult('job-v', ctx('acme', 'card [REDACTED]', { contentType: 'text/plain' }), {
+        variant: 'redacted',
+      });
+      expect(redacted).toBe(`${resultPointer('job-v')}:redacted`);
+      expect(redacted).toBe('redis://res:job-v:redacted');
+      expect(text((await store.require(original)).bytes)).toBe('card 4111 1111 1111 1111');
+      const payload = await store.require(redacted);
+      expect(text(payload.bytes)).toBe('card [REDACTED]');
+      expect(payload).toMatchObject({ pointer: redacted, tenant: 'acme', contentType: 'text/plain' });
+      // Replaced like an output, by its owner only; deleting one leaves the other.
+      await store.putResult('job-v', ctx('acme', 'v2'), { variant: 'redacted' });
+      expect(text((await store.require(redacted)).bytes)).toBe('v2');
+      await expectRejection(store.putResult('job-v', ctx('globex', 'forged'), { variant: 'redacted' }), DeniedError, 'permission_denied');
+      expect(await store.delete(redacted)).toBe(true);
+      expect(await store.get(redacted)).toBeUndefined();
+      expect(await store.get(original)).toBeDefined();
+      // An undefined variant is the plain output.
+      expect(await store.putResult('job-v', ctx('acme', 'plain'), {})).toBe(original);
+    });
+
+    it('putResult refuses malformed variants with InvalidError, writing nothing', async () => {
+      for (const variant of ['', 'Redacted', '1st', 'a:b', 'a/b', 'x'.repeat(33), 'with space']) {
+        await expectRejection(store.putResult('job-v', ctx('acme', 'x'), { variant }), InvalidError, 'invalid_argument');
+      }
+      expect(await store.get(resultPointer('job-v'))).toBeUndefined();
+    });
+
     it('putResult refuses to replace another tenant\'s output with DeniedError(permission_denied)', async () => {
       const pointer = await store.putResult('job-b', ctx('globex', 'real result', { ttlMs: 150 }));
       const err = await expectRejection(

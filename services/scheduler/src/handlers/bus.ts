@@ -8,7 +8,9 @@ import {
   JobStatus,
   PacketError,
   QueueGroups,
+  JOB_STORED_HEADER,
   Subjects,
+  cancelledAttempt,
   decodePacket,
   encodePacket,
   errorCodeToString,
@@ -23,9 +25,6 @@ import type { SchedulerOptions } from '../options.js';
 import type { WorkerRegistry } from '../routing/workers.js';
 
 // Thin bus adapters: decode and validate, then hand the job to the engine.
-
-/** Header a submitter sets ("1") when it wrote the job record before publishing (the gateway does). */
-export const JOB_STORED_HEADER = 'cordum-job-stored';
 
 export type BusHandlersDeps = {
   bus: Bus;
@@ -177,8 +176,9 @@ export async function subscribeBusHandlers(deps: BusHandlersDeps): Promise<Subsc
       async (m) => {
         const packet = decode(m, deps, ['jobCancel']);
         if (packet?.payload.case !== 'jobCancel') return;
-        // Our own cancels (lease expiry) are for workers; the job was already settled here.
-        if (packet.senderId === deps.options.instanceId) return;
+        // A scheduler's attempt-scoped cancel (lease expiry, any instance) is for the worker; the job itself
+        // has already moved on.
+        if (cancelledAttempt(m.headers) !== undefined) return;
         const c = packet.payload.value;
         await engine.onCancel(c.jobId, c.reason, c.requestedBy);
       },

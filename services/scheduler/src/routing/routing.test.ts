@@ -82,12 +82,21 @@ describe('route', () => {
     expect(route({ topic: 'job.code.review', requires: ['gpu'], labels: {} }, pools, workers)).toMatchObject({ workerId: 'gpu-2', pool: 'gpu' });
   });
 
-  it('counts this instance’s own recent dispatches and skips overloaded workers', () => {
+  it('counts this instance’s own recent dispatches and skips full workers', () => {
     const a = worker({ id: 'a', activeJobs: 1, assigned: 2 });
     const b = worker({ id: 'b', activeJobs: 2 });
     expect(route({ topic: 'job.echo', requires: [], labels: {} }, pools, [a, b])).toMatchObject({ workerId: 'b' });
-    const full = [worker({ id: 'a', activeJobs: 4 }), worker({ id: 'b', cpuLoad: 95 })];
+    const full = [worker({ id: 'a', activeJobs: 4 }), worker({ id: 'b', activeJobs: 2, assigned: 2 })];
     expect(route({ topic: 'job.echo', requires: [], labels: {} }, pools, full)).toMatchObject({ kind: 'wait', reason: 'pool_overloaded' });
+  });
+
+  it('sends to hot (cpu or gpu ≥ 90%) workers only when no cool worker has a free slot', () => {
+    const hot = worker({ id: 'a', cpuLoad: 95 });
+    const cool = worker({ id: 'b', activeJobs: 3 });
+    expect(route({ topic: 'job.echo', requires: [], labels: {} }, pools, [hot, cool])).toMatchObject({ workerId: 'b' });
+    const coolFull = worker({ id: 'b', activeJobs: 4 });
+    const gpuHot = worker({ id: 'c', gpuUtilization: 92, activeJobs: 1 });
+    expect(route({ topic: 'job.echo', requires: [], labels: {} }, pools, [hot, coolFull, gpuHot])).toMatchObject({ workerId: 'a' });
   });
 
   it('honours placement labels, ignoring control-plane labels', () => {

@@ -17,7 +17,7 @@ export type RouteResult =
   | { kind: 'wait'; reason: 'pool_overloaded' | 'no_workers'; pool: string }
   | { kind: 'fail'; reason: 'no_pool_mapping'; message: string };
 
-/** CPU or GPU utilisation from which a worker counts as overloaded. */
+/** CPU or GPU utilisation from which a worker counts as hot. */
 export const OVERLOAD_RATIO = 0.9;
 
 // Labels that steer the control plane itself; they are never placement constraints on workers.
@@ -32,11 +32,19 @@ function load(w: WorkerInfo): number {
 }
 
 /**
- * Full (every announced slot taken, counting this instance's dispatches since the last heartbeat) or CPU/GPU
- * saturated. Jobs wait for a slot in the store, and are woken the moment one frees.
+ * Every announced slot is taken, counting this instance's dispatches since the last heartbeat. This is the
+ * hard limit: jobs wait for a slot in the store, and are woken the moment one frees.
  */
-export function isOverloaded(w: WorkerInfo): boolean {
-  if (w.maxParallel > 0 && load(w) >= w.maxParallel) return true;
+export function isFull(w: WorkerInfo): boolean {
+  return w.maxParallel > 0 && load(w) >= w.maxParallel;
+}
+
+/**
+ * CPU or GPU at 90% or more. A soft signal: hot workers get jobs only when no cool worker has a free slot.
+ * (cpu_load is a host load average that lags by a minute and counts the worker's own jobs; treating it as a
+ * hard stop would idle a whole pool whose hosts are simply busy with the work they were given.)
+ */
+export function isHot(w: WorkerInfo): boolean {
   return w.cpuLoad >= OVERLOAD_RATIO * 100 || w.gpuUtilization >= OVERLOAD_RATIO * 100;
 }
 
@@ -83,11 +91,13 @@ export function route(input: RouteInput, config: PoolsConfig, workers: readonly 
   const placed = inPools.filter((w) => wanted.every(([k, v]) => w.labels[k] === v));
   if (placed.length === 0) return { kind: 'wait', reason: 'no_workers', pool: first };
   const pinned = input.labels['preferred_worker_id'];
-  const pin = pinned === undefined ? undefined : placed.find((w) => w.id === pinned && !isOverloaded(w));
-  const available = placed.filter((w) => !isOverloaded(w));
+  const pin = pinned === undefined ? undefined : placed.find((w) => w.id === pinned && !isFull(w));
+  const available = placed.filter((w) => !isFull(w));
   if (pin === undefined && available.length === 0) return { kind: 'wait', reason: 'pool_overloaded', pool: placed[0]?.pool ?? first };
+  const cool = available.filter((w) => !isHot(w));
+  const candidates = cool.length > 0 ? cool : available;
   const chosen =
-    pin ?? available.reduce((best, w) => (score(w) < score(best) || (score(w) === score(best) && w.id < best.id) ? w : best));
+    pin ?? candidates.reduce((best, w) => (score(w) < score(best) || (score(w) === score(best) && w.id < best.id) ? w : best));
   return {
     kind: 'dispatch',
     subject: chosen.direct ? workerJobsSubject(chosen.id) : input.topic,

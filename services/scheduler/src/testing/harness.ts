@@ -5,6 +5,7 @@ import {
   type BusPacket,
   type Heartbeat,
   HeartbeatSchema,
+  JOB_STORED_HEADER,
   type JobRequest,
   JobStatus,
   Subjects,
@@ -16,6 +17,7 @@ import {
   workerJobsSubject,
 } from '@cordum/protocol';
 import type { Stores } from '@cordum/store';
+import { encodeRequest } from '../engine.js';
 import { type Scheduler, type SchedulerOptions, createScheduler } from '../index.js';
 
 // Test scaffolding shared by the scheduler's memory and NATS/Redis tests. Workers here are written against
@@ -123,12 +125,8 @@ export type SubmitOptions = {
   workflowId?: string;
 };
 
-/** Publishes a JobRequest on sys.job.submit the way a raw CAP client does (input through the pointer store). */
-export async function submitRaw(bus: Bus, stores: Pick<Stores, 'pointers'>, options: SubmitOptions): Promise<string> {
-  const jobId = options.jobId ?? `job-${newId()}`;
-  const tenant = options.tenant ?? 'default';
-  await stores.pointers.putContext(jobId, { tenant, bytes: JSON.stringify(options.input ?? { prompt: 'hi' }) });
-  const packet = newPacket({
+function submitPacket(jobId: string, tenant: string, options: SubmitOptions): BusPacket {
+  return newPacket({
     traceId: `trace-${jobId}`,
     senderId: 'raw-client',
     payload: {
@@ -150,7 +148,43 @@ export async function submitRaw(bus: Bus, stores: Pick<Stores, 'pointers'>, opti
       },
     },
   });
-  await bus.publish(Subjects.jobSubmit, encodePacket(packet));
+}
+
+/** Publishes a JobRequest on sys.job.submit the way a raw CAP client does (input through the pointer store). */
+export async function submitRaw(bus: Bus, stores: Pick<Stores, 'pointers'>, options: SubmitOptions): Promise<string> {
+  const jobId = options.jobId ?? `job-${newId()}`;
+  const tenant = options.tenant ?? 'default';
+  await stores.pointers.putContext(jobId, { tenant, bytes: JSON.stringify(options.input ?? { prompt: 'hi' }) });
+  await bus.publish(Subjects.jobSubmit, encodePacket(submitPacket(jobId, tenant, options)));
+  return jobId;
+}
+
+/**
+ * Submits the way the gateway does: the job record is written first (PENDING, due after `graceMs` so the
+ * pending replayer recovers it if the submit is lost), then published with the stored-job header.
+ */
+export async function submitStored(
+  bus: Bus,
+  stores: Pick<Stores, 'pointers' | 'jobs'>,
+  options: SubmitOptions & { graceMs?: number },
+): Promise<string> {
+  const jobId = options.jobId ?? `job-${newId()}`;
+  const tenant = options.tenant ?? 'default';
+  await stores.pointers.putContext(jobId, { tenant, bytes: JSON.stringify(options.input ?? { prompt: 'hi' }) });
+  const packet = submitPacket(jobId, tenant, options);
+  if (packet.payload.case !== 'jobRequest') throw new TypeError('not a job request');
+  await stores.jobs.create({
+    id: jobId,
+    tenant,
+    topic: options.topic,
+    traceId: packet.traceId,
+    labels: { ...options.labels },
+    data: { request: encodeRequest(packet.payload.value), submitted_by: 'gateway' },
+    dueAt: (await stores.jobs.now()) + (options.graceMs ?? 5000),
+    actor: 'gateway',
+    reason: 'submitted',
+  });
+  await bus.publish(Subjects.jobSubmit, encodePacket(packet), { headers: { [JOB_STORED_HEADER]: '1' } });
   return jobId;
 }
 
