@@ -3,6 +3,7 @@
 import { busBenchmarks } from './bus.bench.js';
 import { e2eBenchmarks } from './e2e.bench.js';
 import { report } from './harness.js';
+import { kernelBenchmarks } from './kernel.bench.js';
 import { policyBenchmarks } from './policy.bench.js';
 import { protocolBenchmarks } from './protocol.bench.js';
 import { storeBenchmarks } from './store.bench.js';
@@ -13,6 +14,7 @@ async function main(): Promise<void> {
   const suites: Record<string, () => Promise<unknown[]> | unknown[]> = {
     protocol: protocolBenchmarks,
     policy: policyBenchmarks,
+    kernel: kernelBenchmarks,
     bus: busBenchmarks,
     store: storeBenchmarks,
     e2e: e2eBenchmarks,

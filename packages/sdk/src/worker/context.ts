@@ -65,6 +65,10 @@ export function createJobContext(deps: JobContextDeps): JobContext {
     const payload = await deps.pointers.require(request.contextPtr);
     return payload.bytes;
   };
+  // ALLOW_WITH_CONSTRAINTS budgets.max_artifact_bytes, passed by the scheduler in env: enforced here, where
+  // the bytes are written.
+  const artifactBudget = Number(request.env['CORDUM_MAX_ARTIFACT_BYTES'] ?? '0');
+  let artifactBytes = 0;
   const ctx: JobContext = {
     jobId: request.jobId,
     topic: request.topic,
@@ -110,6 +114,14 @@ export function createJobContext(deps: JobContextDeps): JobContext {
       if (deps.artifacts === undefined) {
         throw new TerminalError('this worker has no artifact store; pass `artifacts` to createWorker');
       }
+      const size = typeof content === 'string' ? Buffer.byteLength(content) : content.byteLength;
+      if (Number.isFinite(artifactBudget) && artifactBudget > 0 && artifactBytes + size > artifactBudget) {
+        throw new TerminalError(
+          `artifact budget exceeded: ${artifactBytes + size} bytes written, the policy allows ${artifactBudget}`,
+          { code: 'payload_too_large', details: { job_id: request.jobId, max_artifact_bytes: artifactBudget } },
+        );
+      }
+      artifactBytes += size;
       const meta = await deps.artifacts.put({
         tenant: deps.tenantId,
         content,

@@ -184,6 +184,24 @@ describe('worker: submit → run → result', () => {
   });
 });
 
+describe('worker: artifact budget', () => {
+  it('enforces CORDUM_MAX_ARTIFACT_BYTES (a policy constraint) across a job’s artifact writes', async () => {
+    const written: string[] = [];
+    const { bus, client } = await setup(async (ctx) => {
+      written.push(await ctx.writeArtifact('12345'));
+      written.push(await ctx.writeArtifact(new Uint8Array(5)));
+      await ctx.writeArtifact('x');
+      return { result: 'never' };
+    });
+    const done = client.waitForResult('budget');
+    await dispatch(bus, TOPIC, { jobId: 'budget', topic: TOPIC, env: { CORDUM_MAX_ARTIFACT_BYTES: '10' } });
+    const outcome = await done;
+    expect(outcome).toMatchObject({ status: JobStatus.FAILED_FATAL, errorCodeText: 'payload_too_large' });
+    expect(outcome.errorMessage).toContain('artifact budget exceeded: 11 bytes');
+    expect(written).toHaveLength(2);
+  });
+});
+
 describe('worker: errors → status', () => {
   const cases: { name: string; error: () => unknown; status: JobStatus; code: ErrorCode; text: string; message: string }[] = [
     { name: 'TerminalError', error: () => new TerminalError('gave up'), status: JobStatus.FAILED_FATAL, code: ErrorCode.UNSPECIFIED, text: 'internal', message: 'gave up' },
