@@ -72,6 +72,7 @@ function workspaceDirs() {
       if (existsSync(join(base, name, 'package.json'))) dirs.push(`${group}/${name}`);
     }
   }
+  if (existsSync(join(import.meta.dirname, 'e2e', 'package.json'))) dirs.push('e2e');
   return dirs;
 }
 

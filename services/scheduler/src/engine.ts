@@ -220,7 +220,16 @@ export function createEngine(deps: EngineDeps) {
     job: JobRecord,
     from: JobState | readonly JobState[],
     state: JobState,
-    info: { reasonCode: string; errorCode: ErrorCode; message: string; dlq: boolean; cancelWorker?: boolean; resultPtr?: string },
+    info: {
+      reasonCode: string;
+      errorCode: ErrorCode;
+      message: string;
+      dlq: boolean;
+      cancelWorker?: boolean;
+      resultPtr?: string;
+      /** Merged into the job's data in the same write (e.g. the decision that ended it). */
+      data?: Record<string, JsonValue | null>;
+    },
   ): Promise<JobRecord | undefined> {
     const done = await cas(
       job,
@@ -233,6 +242,7 @@ export function createEngine(deps: EngineDeps) {
         dueAt: null,
         waitReason: null,
         ...(info.resultPtr === undefined ? {} : { resultPtr: info.resultPtr }),
+        ...(info.data === undefined ? {} : { data: info.data }),
       },
       info.reasonCode,
     );
@@ -370,8 +380,7 @@ export function createEngine(deps: EngineDeps) {
           errorCode: ErrorCode.SAFETY_DENIED,
           message: response.reason === '' ? `denied by policy rule ${response.ruleId}` : response.reason,
           dlq: true,
-        }).then(async (done) => {
-          if (done !== undefined) await cas(done, 'DENIED', 'DENIED', { data: record }, 'decision').catch(() => undefined);
+          data: record,
         });
         return;
       case DecisionType.THROTTLE:
@@ -405,6 +414,7 @@ export function createEngine(deps: EngineDeps) {
           errorCode: ErrorCode.SAFETY_POLICY_VIOLATION,
           message: `unknown policy decision ${response.decision}`,
           dlq: true,
+          data: record,
         });
         return;
     }
