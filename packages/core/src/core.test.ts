@@ -6,6 +6,7 @@ import {
   backoffDelay,
   canonicalJson,
   createManualClock,
+  createLogger,
   createMemoryLogger,
   createMetrics,
   hashJson,
@@ -208,6 +209,12 @@ describe('logger', () => {
     ctx.debug({ n: 2 }, 'two');
     expect(children).toBe(1);
     expect(records.map((r) => [r.msg, r['job_id']])).toEqual([['one', 'j1'], ['two', 'j1']]);
+    // A level that is off never makes the child.
+    const quiet = createLogger({ name: 'q', level: 'info', destination: { write: () => undefined } });
+    let made = 0;
+    const ctx2 = withContext({ ...quiet, child: (b: Record<string, unknown>) => (made++, quiet.child(b)) }, { jobId: 'j2' });
+    ctx2.debug('dropped');
+    expect(made).toBe(0);
   });
 });
 

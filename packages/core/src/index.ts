@@ -54,6 +54,7 @@ export {
   type LogContext,
   type LogFields,
   type LogFn,
+  type LogLevel,
   type LogRecord,
   type Logger,
   type LoggerOptions,

@@ -16,7 +16,11 @@ export type Logger = {
   error: LogFn;
   fatal: LogFn;
   child(bindings: LogFields): Logger;
+  /** Whether a line at this level would be written (lets hot paths skip building fields). */
+  isLevelEnabled(level: LogLevel): boolean;
 };
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
 /** Correlation ids every log line of a job, run or step carries. */
 export type LogContext = {
@@ -46,8 +50,9 @@ export function withContext(logger: Logger, ctx: LogContext): Logger {
   let child: Logger | undefined;
   const get = (): Logger => (child ??= logger.child(contextFields(ctx)));
   const level =
-    (name: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'): LogFn =>
+    (name: LogLevel): LogFn =>
     (fields: LogFields | string, msg?: string): void => {
+      if (child === undefined && !logger.isLevelEnabled(name)) return;
       if (typeof fields === 'string') get()[name](fields);
       else get()[name](fields, msg);
     };
@@ -59,6 +64,7 @@ export function withContext(logger: Logger, ctx: LogContext): Logger {
     error: level('error'),
     fatal: level('fatal'),
     child: (bindings) => get().child(bindings),
+    isLevelEnabled: (name) => logger.isLevelEnabled(name),
   };
 }
 
@@ -164,6 +170,7 @@ function redactingChildren(l: PinoLogger): Logger {
     error: l.error.bind(l),
     fatal: l.fatal.bind(l),
     child: (bindings) => redactingChildren(l.child(redactFields(bindings))),
+    isLevelEnabled: (level) => l.isLevelEnabled(level),
   };
 }
 

@@ -240,6 +240,23 @@ describe('credit cards', () => {
     expect(scanText(withExpiry).map((f) => matched(withExpiry, f))).toEqual(['4111 1111 1111 1111']);
   });
 
+  it('finds cards inside long runs of numbers (a row with a date and time, a table)', () => {
+    const row = '2024 01 15 10 30 00 4111 1111 1111 1111 12 25 123';
+    expect(scanText(row).map((f) => matched(row, f))).toEqual(['4111 1111 1111 1111']);
+    const table = `${Array.from({ length: 200 }, (_, i) => String(i + 1)).join(' ')} 5500 0000 0000 0004 7 8 9`;
+    expect(scanText(table).map((f) => matched(table, f))).toEqual(['5500 0000 0000 0004']);
+    // "5104 4111 1111 1111" is itself a valid number; the card is the span that reaches further, so that its
+    // last group is masked too.
+    const shifted = 'ref 5104 4111 1111 1111 1111';
+    expect(scanText(shifted).map((f) => matched(shifted, f))).toEqual(['4111 1111 1111 1111']);
+  });
+
+  it('stays fast on long digit runs', () => {
+    const t0 = performance.now();
+    for (const text of ['4 '.repeat(500_000), '41 '.repeat(400_000), '4-1-'.repeat(250_000)]) scanText(text);
+    expect(performance.now() - t0).toBeLessThan(3_000);
+  });
+
   it('numbers that are not cards', () => {
     expect(
       scanText(

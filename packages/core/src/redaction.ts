@@ -362,8 +362,10 @@ function scanCards(text: string, emit: Emit): void {
     const before = text[m.index - 1] ?? '';
     const after = text.slice(m.index + m[0].length, m.index + m[0].length + 2);
     if (/[A-Za-z0-9_.-]/.test(before) || /^(?:[A-Za-z_]|[.,]\d)/.test(after)) continue;
-    // Try spans of whole groups, earliest and longest first: "4111 1111 1111 1111 12 25" holds a card
-    // followed by an expiry date, which a check of the whole run would miss.
+    // Try spans of whole groups, longest first: "4111 1111 1111 1111 12 25" holds a card followed by an
+    // expiry date, which a check of the whole run would miss. A card has at most 19 digits, so a span never
+    // covers more than 19 groups: a long run (a row of numbers, a date and time before the card) costs a
+    // bounded amount of work per group, and no run is too long to be searched.
     const groups: { text: string; at: number }[] = [];
     const sep = /[ -]/g;
     let last = 0;
@@ -372,26 +374,63 @@ function scanCards(text: string, emit: Emit): void {
       last = s.index + 1;
     }
     groups.push({ text: m[0].slice(last), at: m.index + last });
-    if (groups.length > 12) continue;
     for (let i = 0; i < groups.length; i++) {
-      for (let j = groups.length - 1; j >= i; j--) {
-        const span = groups.slice(i, j + 1);
-        const digits = span.map((g) => g.text).join('');
-        if (digits.length < 13 || digits.length > 19) continue;
-        if (/^(\d)\1+$/.test(digits) || !luhnValid(digits)) continue;
-        const network = cardNetwork(digits);
-        if (network === null) continue;
-        const first = span[0]!;
-        const lastGroup = span[span.length - 1]!;
-        const length = lastGroup.at + lastGroup.text.length - first.at;
-        emit(
-          finding('credit_card', 'pii', 'high', first.at, length, 0.95, `${network} card number ending ${digits.slice(-4)}`, 'card_number_luhn'),
-        );
-        i = j;
-        break;
+      let best = cardFrom(groups, i);
+      if (best === null) continue;
+      // A span that starts inside this one and reaches further is the card: in "10 30 00 4111 1111 1111 1111"
+      // the digits from "30" happen to form a valid number too, and taking it would leave the card's last
+      // group unmasked.
+      for (let k = i + 1; k <= best.j; k++) {
+        const later = cardFrom(groups, k);
+        if (later !== null && later.j > best.j) {
+          best = later;
+          i = k;
+        }
       }
+      const first = groups[i]!;
+      const lastGroup = groups[best.j]!;
+      const length = lastGroup.at + lastGroup.text.length - first.at;
+      emit(
+        finding('credit_card', 'pii', 'high', first.at, length, 0.95, `${best.network} card number ending ${best.digits.slice(-4)}`, 'card_number_luhn'),
+      );
+      i = best.j;
     }
   }
+}
+
+/**
+ * True for the ways card numbers are written: one run of digits, groups of four (the last may be shorter),
+ * or 4-6-5 / 4-6-4 (15- and 14-digit cards). Arbitrary spans of a number table ("7 8 9 10 11 12 …") pass
+ * Luhn one time in ten; requiring a card's grouping keeps them from being reported.
+ */
+function cardGrouping(lengths: readonly number[]): boolean {
+  const n = lengths.length;
+  if (n === 1) return true;
+  if (n === 3 && lengths[0] === 4 && lengths[1] === 6 && (lengths[2] === 5 || lengths[2] === 4)) return true;
+  for (let k = 0; k < n - 1; k++) if (lengths[k] !== 4) return false;
+  return lengths[n - 1]! >= 1 && lengths[n - 1]! <= 4;
+}
+
+/** The longest card number made of whole groups starting at group i, or null. */
+function cardFrom(groups: readonly { text: string }[], i: number): { j: number; digits: string; network: string } | null {
+  // Every issuer range starts with 2-6: other groups cannot begin a card.
+  const lead = groups[i]!.text.charCodeAt(0);
+  if (lead < 50 || lead > 54) return null;
+  const ends: { j: number; digits: string }[] = [];
+  const lengths: number[] = [];
+  let digits = '';
+  for (let j = i; j < groups.length; j++) {
+    digits += groups[j]!.text;
+    lengths.push(groups[j]!.text.length);
+    if (digits.length > 19) break;
+    if (digits.length >= 13 && cardGrouping(lengths)) ends.push({ j, digits });
+  }
+  for (let k = ends.length - 1; k >= 0; k--) {
+    const { j, digits: candidate } = ends[k]!;
+    const network = cardNetwork(candidate);
+    if (network !== null && !/^(\d)\1+$/.test(candidate) && luhnValid(candidate)) return { j, digits: candidate, network };
+  }
+  return null;
 }
 
 // ---- entry points ---------------------------------------------------------------------------------

@@ -18,7 +18,9 @@
 -- ARGV[9] retention ms               ARGV[10] events kept per job     ARGV[11] "1" to increment attempts
 -- ARGV[12] n, then n pairs: from state, "1" when the state machine allows from -> to (computed by the
 --   caller from @cordum/protocol, the one copy of the transition table)
--- then s, then s field/value pairs to set; then d, then d field names to delete
+-- then s, then s field/value pairs to set; then d, then d field names to delete;
+-- then the via state ("" for none) and its event's reason: the job passes through it (two events, one
+-- write; the caller's allowed flags already cover both steps)
 --
 -- Returns the record as HGETALL pairs. Fails with "CORDUM not_found {id, message}",
 -- "CORDUM state_conflict {current_state, current_version, message}" or
@@ -86,6 +88,7 @@ for i = 1, d do
     chunk = {}
   end
 end
+local via, viaReason = ARGV[p + d + 1], ARGV[p + d + 2]
 
 local attempts = tonumber(cur[3])
 if ARGV[11] == '1' then attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
@@ -102,14 +105,21 @@ if state ~= to then
   redis.call('ZADD', KEYS[10], nowText, global)
 end
 
-if state ~= to or ARGV[8] == '1' then
-  -- Numbers are formatted by hand: cjson would print them with 14 significant digits.
-  local event = '{"at":' .. nowText .. ',"from":' .. cjson.encode(state) .. ',"to":' .. cjson.encode(to) ..
-    ',"actor":' .. cjson.encode(ARGV[6]) .. ',"reason":' .. cjson.encode(ARGV[7]) ..
+-- Numbers are formatted by hand: cjson would print them with 14 significant digits.
+local function event(from, into, reason)
+  return '{"at":' .. nowText .. ',"from":' .. cjson.encode(from) .. ',"to":' .. cjson.encode(into) ..
+    ',"actor":' .. cjson.encode(ARGV[6]) .. ',"reason":' .. cjson.encode(reason) ..
     ',"attempt":' .. string.format('%d', attempts) .. ',"version":' .. string.format('%d', version) .. '}'
-  redis.call('RPUSH', KEYS[2], event)
-  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[10]), -1)
 end
+local eventFrom = state
+if via ~= nil and via ~= '' and via ~= state then
+  redis.call('RPUSH', KEYS[2], event(state, via, viaReason))
+  eventFrom = via
+end
+if eventFrom ~= to or ARGV[8] == '1' then
+  redis.call('RPUSH', KEYS[2], event(eventFrom, to, ARGV[7]))
+end
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[10]), -1)
 
 -- Timer indexes follow the record: present while the field is set and the job is not terminal.
 local timerMember = tenant .. '|' .. id

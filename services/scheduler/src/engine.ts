@@ -162,6 +162,18 @@ export function createEngine(deps: EngineDeps) {
     }
   }
   const enc = (packet: BusPacket): Uint8Array => encodePacket(packet);
+  // Effective config documents are cached (and shared by every job of a scope) for a short TTL: their JSON
+  // is made once per cached document, not once per job.
+  const effectiveJson = new WeakMap<object, { text: string; bytes: Uint8Array }>();
+  function jsonOf(data: Record<string, JsonValue>): { text: string; bytes: Uint8Array } {
+    let hit = effectiveJson.get(data);
+    if (hit === undefined) {
+      const text = JSON.stringify(data);
+      hit = { text, bytes: new TextEncoder().encode(text) };
+      effectiveJson.set(data, hit);
+    }
+    return hit;
+  }
 
   const now = (): number => deps.storeClock.now();
 
@@ -173,6 +185,7 @@ export function createEngine(deps: EngineDeps) {
     patch: JobPatch,
     reason: string,
     expectVersion = false,
+    via?: { state: JobState; reason: string },
   ): Promise<JobRecord | undefined> {
     try {
       return await jobs.transition(job.id, {
@@ -182,6 +195,7 @@ export function createEngine(deps: EngineDeps) {
         actor,
         reason,
         ...(expectVersion ? { expectedVersion: job.version } : {}),
+        ...(via === undefined ? {} : { via }),
       });
     } catch (err) {
       if (isCordumError(err) && (err.code === 'state_conflict' || err.code === 'not_found')) {
@@ -344,7 +358,7 @@ export function createEngine(deps: EngineDeps) {
           principalId: request.principalId,
           labels: { ...request.labels },
           memoryId: request.memoryId,
-          effectiveConfig: new TextEncoder().encode(JSON.stringify(effective.data)),
+          effectiveConfig: jsonOf(effective.data).bytes,
           ...(request.budget === undefined ? {} : { budget: request.budget }),
           ...(request.meta === undefined ? {} : { meta: request.meta }),
         }),
@@ -517,11 +531,12 @@ export function createEngine(deps: EngineDeps) {
     if (maxRuntime > 0 && job.attempts === 0) deadlineAt = Math.min(deadlineAt ?? Number.MAX_SAFE_INTEGER, at + maxRuntime);
 
     // Store the attempt's lease before anything is published: a crash after this point is recovered by the
-    // lease expiring, and of several instances racing here only the CAS winner publishes.
-    const scheduled = await cas(
+    // lease expiring, and of several instances racing here only the CAS winner publishes. One write passes
+    // through SCHEDULED (the attempt) to DISPATCHED (about to be published), recording both steps.
+    const dispatched = await cas(
       job,
       ['PENDING', 'SCHEDULED'],
-      'SCHEDULED',
+      'DISPATCHED',
       {
         incrementAttempts: true,
         leaseExpiresAt: at + attempts.leaseMs,
@@ -541,10 +556,11 @@ export function createEngine(deps: EngineDeps) {
           },
         },
       },
-      `attempt ${attempt} to ${target.subject}`,
+      `dispatching to ${target.subject}`,
       true,
+      { state: 'SCHEDULED', reason: `attempt ${attempt} to ${target.subject}` },
     );
-    if (scheduled === undefined) return;
+    if (dispatched === undefined) return;
 
     const out = create(JobRequestSchema, request);
     out.env = { ...request.env, ...dispatchEnv(attempt, attempts, constraints, effective, response) };
@@ -560,8 +576,6 @@ export function createEngine(deps: EngineDeps) {
     if (target.workerId !== null) deps.registry.noteDispatch(target.workerId);
     metrics.dispatched.inc({ topic: job.topic, pool: target.pool });
     metrics.dispatchLatency.observe((at - job.createdAt) / 1000);
-    // A fast worker's result may already have moved the job on: then this CAS loses, which is fine.
-    await cas(scheduled, 'SCHEDULED', 'DISPATCHED', {}, `published to ${target.subject}`, true);
   }
 
   function dispatchEnv(
@@ -574,7 +588,7 @@ export function createEngine(deps: EngineDeps) {
     const env: Record<string, string> = {
       CORDUM_ATTEMPT: String(attempt),
       CORDUM_LEASE_MS: String(attempts.leaseMs),
-      CORDUM_EFFECTIVE_CONFIG: JSON.stringify(effective),
+      CORDUM_EFFECTIVE_CONFIG: jsonOf(effective).text,
     };
     if (response !== undefined) {
       env['CORDUM_POLICY_SNAPSHOT'] = response.policySnapshot;

@@ -248,11 +248,23 @@ export function createMemoryJobStore(ctx: MemoryStoreContext): JobStore {
           });
         }
         const t = now();
-        const from = row.state;
+        let from = row.state;
         applyPatch(row, req.patch);
-        row.state = req.to;
         row.version += 1;
         row.updatedAt = t;
+        if (req.via !== null && from !== req.via.state) {
+          appendEvent(row, {
+            at: t,
+            from,
+            to: req.via.state,
+            actor: req.actor,
+            reason: req.via.reason,
+            attempt: row.attempts,
+            version: row.version,
+          });
+          from = req.via.state;
+        }
+        row.state = req.to;
         if (from !== req.to || req.hasReason) {
           appendEvent(row, {
             at: t,

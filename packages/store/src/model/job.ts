@@ -80,6 +80,8 @@ export type CheckedTransition = {
   reason: string;
   /** A reason was given: a same-state write then records an event too. */
   hasReason: boolean;
+  /** The intermediate state (see TransitionRequest.via), with its event's reason. */
+  via: { state: JobState; reason: string } | null;
 };
 
 /** Position in a listing: the last item's createdAt and id (newest-first order). */
@@ -247,8 +249,18 @@ export function checkTransition(request: TransitionRequest): CheckedTransition {
   }
   if (typeof request.actor !== 'string') throw invalid('actor must be a string', {});
   const reason = optionalString(request.reason, 'reason', '');
+  let via: CheckedTransition['via'] = null;
+  if (request.via !== undefined) {
+    if (typeof request.via !== 'object' || request.via === null) throw invalid('via must be an object', {});
+    via = { state: checkState(request.via.state, 'via.state'), reason: optionalString(request.via.reason, 'via.reason', '') };
+  }
+  // With a via state, a current state is allowed when both steps are (or it already is the via state).
+  const allowedFrom = (state: JobState): boolean =>
+    via === null
+      ? canTransition(state, to)
+      : canTransition(via.state, to) && (state === via.state || canTransition(state, via.state));
   return {
-    from: [...seen].map((state) => ({ state, allowed: canTransition(state, to) })),
+    from: [...seen].map((state) => ({ state, allowed: allowedFrom(state) })),
     to,
     terminal: isTerminalJobState(to),
     expectedVersion: expected ?? null,
@@ -256,6 +268,7 @@ export function checkTransition(request: TransitionRequest): CheckedTransition {
     actor: request.actor,
     reason,
     hasReason: request.reason !== undefined,
+    via,
   };
 }
 

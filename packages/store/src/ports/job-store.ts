@@ -82,6 +82,12 @@ export type TransitionRequest = {
   /** Who made the change (service or principal id), recorded on the event. */
   actor: string;
   reason?: string;
+  /**
+   * Pass through this state on the way, in the same write: two events (current → via with `via.reason`,
+   * via → to with `reason`), and both steps must be allowed by the state machine. When the job is already in
+   * `via`, only the second step happens. Saves a round trip where a caller would otherwise write twice.
+   */
+  via?: { state: JobState; reason: string };
 };
 
 export type JobEvent = {

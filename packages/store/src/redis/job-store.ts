@@ -257,6 +257,8 @@ export function createRedisJobStore(ctx: RedisStoreContext): JobStore {
             req.from.length,
             ...fromArgs,
             ...patchArgs(req.patch),
+            req.via?.state ?? '',
+            req.via?.reason ?? '',
           ]);
           return decodeJob(pairsToHash(reply));
         } catch (err) {

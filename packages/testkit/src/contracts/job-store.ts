@@ -312,6 +312,36 @@ export function runJobStoreContract(label: string, factory: PortFactory<JobStore
         expect(await store.events('t-i')).toHaveLength(2);
       });
 
+      it('passes through a via state in one write: two events, both steps checked', async () => {
+        await store.create(job('t-via'));
+        const via = { state: 'SCHEDULED' as const, reason: 'attempt 1 to job.x' };
+        const moved = await store.transition('t-via', move('PENDING', 'DISPATCHED', { reason: 'dispatching', via, patch: { incrementAttempts: true } }));
+        expect(moved).toMatchObject({ state: 'DISPATCHED', version: 2, attempts: 1 });
+        const events = await store.events('t-via');
+        expect(events.slice(1).map((e) => [e.from, e.to, e.reason, e.version])).toEqual([
+          ['PENDING', 'SCHEDULED', 'attempt 1 to job.x', 2],
+          ['SCHEDULED', 'DISPATCHED', 'dispatching', 2],
+        ]);
+        expect((await store.countByState('acme')).DISPATCHED).toBeGreaterThanOrEqual(1);
+        expect((await store.countByState('acme')).SCHEDULED).toBe(0);
+        // Already in the via state: only the second step.
+        await store.create(job('t-via2'));
+        await store.transition('t-via2', move('PENDING', 'SCHEDULED'));
+        await store.transition('t-via2', move('SCHEDULED', 'DISPATCHED', { reason: 'dispatching', via }));
+        expect((await store.events('t-via2')).slice(2).map((e) => [e.from, e.to])).toEqual([['SCHEDULED', 'DISPATCHED']]);
+        // A forbidden first step fails the whole write.
+        await store.create(job('t-via3'));
+        await store.transition('t-via3', move('PENDING', 'SCHEDULED'));
+        await store.transition('t-via3', move('SCHEDULED', 'DISPATCHED'));
+        await expectError(
+          store.transition('t-via3', move('DISPATCHED', 'RUNNING', { via: { state: 'PENDING', reason: 'x' } })),
+          InvalidError,
+          'invalid_transition',
+        );
+        expect(await store.get('t-via3')).toMatchObject({ state: 'DISPATCHED', version: 3 });
+        await expectError(store.transition('t-via3', move('DISPATCHED', 'RUNNING', { via: { state: 'BOGUS' as 'PENDING', reason: '' } })), InvalidError, 'invalid_argument');
+      });
+
       it('fails with not_found for an unknown job', async () => {
         const err = await expectError(store.transition('ghost', move('PENDING', 'SCHEDULED')), NotFoundError, 'not_found');
         expect(err.message).toContain('ghost');
