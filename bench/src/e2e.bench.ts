@@ -7,7 +7,7 @@ import { connectNatsBus } from '@cordum/bus/nats';
 import { JobStatus } from '@cordum/protocol';
 import { createClient } from '@cordum/sdk';
 import { createRedisStores } from '@cordum/store/redis';
-import { type NatsServer, type NodeProcess, type RedisServer, startNats, startNodeProcess, startRedis } from '@cordum/testkit';
+import { type NatsServer, type NodeProcess, type RedisServer, freePort, startNats, startNodeProcess, startRedis } from '@cordum/testkit';
 import { Queue, QueueEvents } from 'bullmq';
 import { type BenchResult, percentile, round } from './harness.js';
 
@@ -20,6 +20,17 @@ const JOBS = Number(process.env['BENCH_E2E_JOBS'] ?? '5000');
 const RATE = Number(process.env['BENCH_E2E_RATE'] ?? '1000');
 const RATE_SECONDS = Number(process.env['BENCH_E2E_SECONDS'] ?? '5');
 const IN_FLIGHT = 256;
+// Policy is on: the scheduler decides in-process from a bundle (embedded), or asks a kernel process over
+// gRPC (kernel); allow-all skips policy (to measure its cost).
+const POLICY_MODE = process.env['BENCH_POLICY_MODE'] ?? 'embedded';
+// Ten rules of the usual kinds; the echo jobs match none until the last, so every rule is considered.
+const POLICY = `version: bench
+default_decision: deny
+rules:
+${Array.from({ length: 9 }, (_, i) => `  - id: deny-${i}\n    match: { topics: ["job.other${i}.*"], risk_tags: [prod] }\n    decision: deny\n`).join('')}  - id: allow-echo
+    match: { topics: ["job.bench.*"] }
+    decision: allow
+`;
 
 type Measured = { jobsPerSec: number; p50: number; p99: number };
 
@@ -57,6 +68,8 @@ async function cordum(nats: NatsServer, redis: RedisServer, jetstream: boolean):
   const timeouts = join(dir, 'timeouts.yaml');
   await writeFile(pools, `topics:\n  ${TOPIC}: default\npools:\n  default:\n    requires: []\n`);
   await writeFile(timeouts, `topics:\n  ${TOPIC}: { timeout_seconds: 60, max_retries: 2 }\n`);
+  const policyPath = join(dir, 'policy.yaml');
+  await writeFile(policyPath, POLICY);
   const prefix = `bench${jetstream ? 'js' : 'core'}${Date.now()}:`;
   const common = {
     NATS_URL: nats.url,
@@ -68,13 +81,26 @@ async function cordum(nats: NatsServer, redis: RedisServer, jetstream: boolean):
   };
   const procs: NodeProcess[] = [];
   const buses: Bus[] = [];
+  const policy = { SAFETY_POLICY_PATH: policyPath, SAFETY_POLICY_CONFIG_DISABLE: 'true' };
+  const kernelAddr = `127.0.0.1:${await freePort()}`;
   try {
+    if (POLICY_MODE === 'kernel') {
+      procs.push(
+        await startNodeProcess({
+          script: 'services/safety-kernel/dist/main.js',
+          env: { ...common, ...policy, SAFETY_KERNEL_ADDR: kernelAddr, SAFETY_KERNEL_METRICS_ADDR: '127.0.0.1:0', CORDUM_LOG_LEVEL: 'info' },
+          ready: /safety kernel ready/,
+        }),
+      );
+    }
     procs.push(
       await startNodeProcess({
         script: 'services/scheduler/dist/main.js',
         env: {
           ...common,
-          CORDUM_POLICY_MODE: process.env['BENCH_POLICY_MODE'] ?? 'allow-all',
+          CORDUM_POLICY_MODE: POLICY_MODE,
+          ...(POLICY_MODE === 'embedded' ? policy : {}),
+          ...(POLICY_MODE === 'kernel' ? { SAFETY_KERNEL_ADDR: kernelAddr } : {}),
           POOL_CONFIG_PATH: pools,
           TIMEOUT_CONFIG_PATH: timeouts,
           SCHEDULER_METRICS_ADDR: '127.0.0.1:0',
@@ -182,7 +208,7 @@ export async function e2eBenchmarks(): Promise<BenchResult[]> {
       const mode = jetstream ? 'jetstream' : 'core';
       const c = await cordum(nats, redis, jetstream);
       const ratio = round(c.throughput.jobsPerSec / bull.throughput.jobsPerSec);
-      results.push(report(`e2e.cordum.${mode}.throughput`, c.throughput, `${JOBS} echo jobs via the bus, scheduler + 2 echo worker processes; ratio to BullMQ ${ratio}`));
+      results.push(report(`e2e.cordum.${mode}.throughput`, c.throughput, `${JOBS} echo jobs via the bus, scheduler (policy ${POLICY_MODE}) + 2 echo worker processes; ratio to BullMQ ${ratio}`));
       results.push(report(`e2e.cordum.${mode}.latency`, c.latency, `offered ${RATE} jobs/s for ${RATE_SECONDS}s; submit → result`));
     }
   } finally {

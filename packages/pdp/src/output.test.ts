@@ -99,9 +99,10 @@ describe('embedded output policy', () => {
     const res = await policy().checkOutput(req({ jobId: 'job-p', resultPtr: 'redis://res:job-p' }));
     expect(res.decision).toBe(OutputDecision.REDACT);
     expect(await text(res.redactedPtr)).toBe('card [REDACTED:credit_card]');
-    // Another tenant's pointer is not read: nothing to scan, nothing copied.
+    // Another tenant's pointer is not read (nothing scanned, nothing copied), and never passes unchecked.
     const foreign = await policy().checkOutput(req({ jobId: 'job-x', tenant: 'globex', resultPtr: 'redis://res:job-p' }));
-    expect(foreign).toMatchObject({ decision: OutputDecision.ALLOW, findings: [] });
+    expect(foreign).toMatchObject({ decision: OutputDecision.QUARANTINE, ruleId: 'builtin:foreign_result', findings: [], redactedPtr: '' });
+    expect(foreign.reason).toContain('another tenant');
   });
 
   it('a capped output that cannot be read in full is quarantined instead of redacted', async () => {
@@ -111,6 +112,18 @@ describe('embedded output policy', () => {
     );
     expect(res.decision).toBe(OutputDecision.QUARANTINE);
     expect(res.reason).toMatch(/no redacted copy can be made/);
+  });
+
+  it('a request carrying less than the stored output (with a size that says it is all) redacts the whole stored output', async () => {
+    const full = `head ${CARD} ${'x'.repeat(64)} tail bob@example.org`;
+    const resultPtr = await stores.pointers.putResult('job-t', { tenant: 'acme', bytes: full });
+    // The caller capped the content at 24 bytes and sent 24 as the size: only the card is in hand.
+    const capped = new TextEncoder().encode(full).subarray(0, 24);
+    const res = await policy().checkOutput(req({ jobId: 'job-t', resultPtr, outputContent: capped, outputSizeBytes: 24n }));
+    expect(res.decision).toBe(OutputDecision.REDACT);
+    expect(res.findings.map((f) => f.type)).toEqual(['credit_card', 'email']);
+    // Not a 24-byte copy: the whole output, every finding masked.
+    expect(await text(res.redactedPtr)).toBe(`head [REDACTED:credit_card] ${'x'.repeat(64)} tail [REDACTED:email]`);
   });
 
   it('scans error_message too (offsets within it)', async () => {

@@ -18,7 +18,7 @@ import {
   toError,
 } from '@cordum/core';
 import { type OutputDecision, type OutputFinding, toWireOutputDecision } from '@cordum/policy';
-import { type OutputCheckRequest, OutputCheckResponseSchema, type OutputFindingSchema } from '@cordum/protocol';
+import { type OutputCheckRequest, type OutputCheckResponse, OutputCheckResponseSchema, type OutputFindingSchema } from '@cordum/protocol';
 import type { Payload, PointerStore } from '@cordum/store';
 import type { PolicyRuntime } from './runtime.js';
 
@@ -117,6 +117,9 @@ export function createEmbeddedOutputPolicy(runtime: PolicyRuntime, options: Embe
   const unavailable = (what: string, err: unknown): RetryableError =>
     new RetryableError(`output policy: ${what}: ${toError(err).message}`, { code: 'safety_unavailable', cause: err, retryAfterMs: 1_000 });
 
+  /** result_ptr names another tenant's data: a crafted or confused pointer, never released unchecked. */
+  const foreignPointers = new WeakSet<OutputCheckRequest>();
+
   /** The payload behind result_ptr if it is the request tenant's own (undefined otherwise). */
   async function readOwn(req: OutputCheckRequest): Promise<Payload | undefined> {
     if (req.resultPtr === '') return undefined;
@@ -128,10 +131,18 @@ export function createEmbeddedOutputPolicy(runtime: PolicyRuntime, options: Embe
       return undefined;
     }
     // Only the tenant's own output: a crafted pointer must not pull another tenant's data into a copy.
-    return payload !== undefined && (req.tenant === '' || payload.tenant === req.tenant) ? payload : undefined;
+    if (payload !== undefined && req.tenant !== '' && payload.tenant !== req.tenant) {
+      foreignPointers.add(req);
+      return undefined;
+    }
+    return payload;
   }
 
-  async function resolveContent(req: OutputCheckRequest): Promise<{ bytes: Uint8Array; complete: boolean; stored: Payload | undefined }> {
+  async function resolveContent(
+    req: OutputCheckRequest,
+    preloaded: Payload | undefined,
+  ): Promise<{ bytes: Uint8Array; complete: boolean; stored: Payload | undefined }> {
+    if (preloaded !== undefined) return { bytes: preloaded.bytes, complete: true, stored: preloaded };
     const declared = Number(req.outputSizeBytes);
     let bytes = req.outputContent;
     const short = bytes.length === 0 || declared > bytes.length;
@@ -141,59 +152,76 @@ export function createEmbeddedOutputPolicy(runtime: PolicyRuntime, options: Embe
     return { bytes, complete, stored };
   }
 
-  return {
-    async checkOutput(req) {
-      const { input } = runtime.outputInputFor(req);
-      const { bytes, complete, stored } = await resolveContent(req);
-      const window = decodeWindow(bytes, maxScanBytes);
-      const content: Located[] = toByteOffsets(window.text, window.utf8, scanText(window.text)).map((f) => ({ ...f, inContent: true }));
-      const findings = [...content, ...scanField('error_message', req.errorMessage)];
-      const verdict = runtime.evaluateOutput(input, findings);
+  async function check(req: OutputCheckRequest, preloaded?: Payload): Promise<OutputCheckResponse> {
+    const { input } = runtime.outputInputFor(req);
+    const { bytes, complete, stored } = await resolveContent(req, preloaded);
+    const window = decodeWindow(bytes, maxScanBytes);
+    const content: Located[] = toByteOffsets(window.text, window.utf8, scanText(window.text)).map((f) => ({ ...f, inContent: true }));
+    const findings = [...content, ...scanField('error_message', req.errorMessage)];
+    const verdict = runtime.evaluateOutput(input, findings);
 
-      let decision: OutputDecision = verdict.decision;
-      let reason = verdict.reason;
-      const ruleId = verdict.ruleId;
-      let redactedPtr = '';
-      const partialScan = window.scanned < bytes.length;
-      if (decision === 'REDACT' && content.length > 0) {
-        if (!complete) {
-          decision = 'QUARANTINE';
-          reason = `${reason}; only ${bytes.length} of ${Number(req.outputSizeBytes)} output bytes were available, so no redacted copy can be made`;
-        } else {
-          // The copy takes the original's tenant, type and lifetime: it replaces that output for readers.
-          const original = stored ?? (await readOwn(req));
-          const tenant = original?.tenant ?? (input.tenant.trim() || runtime.policy().options.defaultTenant);
-          const expiresAt = original?.expiresAt ?? null;
-          const contentType = original?.contentType ?? req.contentType;
-          try {
-            redactedPtr = await options.pointers.putResult(
-              req.jobId,
-              {
-                tenant,
-                bytes: redactBytes(bytes, content),
-                ...(contentType === '' ? {} : { contentType }),
-                ...(expiresAt === null ? {} : { ttlMs: Math.max(60_000, expiresAt - clock.now()) }),
-              },
-              { variant },
-            );
-          } catch (err) {
-            if (isRetryable(err)) throw unavailable('cannot write the redacted output', err);
-            logger.warn({ job_id: req.jobId, err: toError(err).message }, 'redacted output not written; output quarantined');
-            decision = 'QUARANTINE';
-            reason = `${reason}; the redacted copy could not be written (${toError(err).message})`;
-          }
-        }
-      }
-      if (partialScan) reason = `${reason} (scanned the first ${window.scanned} of ${bytes.length} bytes)`;
-      outcomes.inc({ decision });
+    let decision: OutputDecision = verdict.decision;
+    let reason = verdict.reason;
+    const ruleId = verdict.ruleId;
+    let redactedPtr = '';
+    const partialScan = window.scanned < bytes.length;
+    if (foreignPointers.has(req)) {
+      outcomes.inc({ decision: 'QUARANTINE' });
       return create(OutputCheckResponseSchema, {
-        decision: toWireOutputDecision(decision),
-        reason,
-        ruleId,
+        decision: toWireOutputDecision('QUARANTINE'),
+        reason: `result_ptr ${req.resultPtr} belongs to another tenant; the output cannot be checked`,
+        ruleId: 'builtin:foreign_result',
         policySnapshot: verdict.snapshot,
         findings: findings.map(wireFinding),
-        redactedPtr,
       });
-    },
-  };
+    }
+    if (decision === 'REDACT' && content.length > 0) {
+      if (!complete) {
+        decision = 'QUARANTINE';
+        reason = `${reason}; only ${bytes.length} of ${Number(req.outputSizeBytes)} output bytes were available, so no redacted copy can be made`;
+      } else {
+        // The copy takes the original's tenant, type and lifetime: it replaces that output for readers.
+        const original = stored ?? (await readOwn(req));
+        // The content in the request is not the output behind result_ptr (a caller capped it and sent the
+        // capped size as the full size): the copy replaces the whole output, so decide on the whole output.
+        if (stored === undefined && original !== undefined && !sameBytes(original.bytes, bytes)) return check(req, original);
+        const tenant = original?.tenant ?? (input.tenant.trim() || runtime.policy().options.defaultTenant);
+        const expiresAt = original?.expiresAt ?? null;
+        const contentType = original?.contentType ?? req.contentType;
+        try {
+          redactedPtr = await options.pointers.putResult(
+            req.jobId,
+            {
+              tenant,
+              bytes: redactBytes(bytes, content),
+              ...(contentType === '' ? {} : { contentType }),
+              ...(expiresAt === null ? {} : { ttlMs: Math.max(60_000, expiresAt - clock.now()) }),
+            },
+            { variant },
+          );
+        } catch (err) {
+          if (isRetryable(err)) throw unavailable('cannot write the redacted output', err);
+          logger.warn({ job_id: req.jobId, err: toError(err).message }, 'redacted output not written; output quarantined');
+          decision = 'QUARANTINE';
+          reason = `${reason}; the redacted copy could not be written (${toError(err).message})`;
+        }
+      }
+    }
+    if (partialScan) reason = `${reason} (scanned the first ${window.scanned} of ${bytes.length} bytes)`;
+    outcomes.inc({ decision });
+    return create(OutputCheckResponseSchema, {
+      decision: toWireOutputDecision(decision),
+      reason,
+      ruleId,
+      policySnapshot: verdict.snapshot,
+      findings: findings.map(wireFinding),
+      redactedPtr,
+    });
+  }
+
+  return { checkOutput: (req) => check(req) };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
 }

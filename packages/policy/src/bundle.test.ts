@@ -68,6 +68,26 @@ tenants:
     expect(b.rules[0]!.match.topics).toEqual(['job.x']);
   });
 
+  it('resolves anchors and merge keys, as Go yaml.v3 does', () => {
+    const b = parseBundle({
+      id: 'm',
+      content: `
+shared: &writes {topics: ["job.x.*"], risk_tags: [write]}
+rules:
+  - id: a
+    match:
+      <<: *writes
+      labels: {env: prod}
+    decision: deny
+  - id: b
+    match: *writes
+    decision: require_approval
+`,
+    });
+    expect(b.rules[0]!.match).toEqual({ topics: ['job.x.*'], riskTags: ['write'], labels: { env: 'prod' } });
+    expect(b.rules[1]!.match).toEqual({ topics: ['job.x.*'], riskTags: ['write'] });
+  });
+
   it('accepts an empty document as an empty bundle', () => {
     expect(parseBundle({ id: 'empty', content: '' }).rules).toEqual([]);
     expect(parseBundle({ id: 'empty', content: '# only a comment\n' }).rules).toEqual([]);

@@ -514,7 +514,8 @@ function readList(r: Reader, value: unknown, key: string): unknown[] {
 export function parseBundle(source: BundleSource): Bundle {
   const id = source.id;
   const lines = new LineCounter();
-  const doc = parseDocument(source.content, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  // `merge`: YAML 1.1 merge keys (`<<: *defaults`), which upstream's Go decoder (yaml.v3) resolves.
+  const doc = parseDocument(source.content, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, merge: true });
   const syntax = doc.errors[0];
   if (syntax !== undefined) {
     const line = syntax.linePos?.[0].line;

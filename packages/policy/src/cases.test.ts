@@ -128,7 +128,8 @@ describe('a realistic pack fragment in upstream format', () => {
     });
 
     expect(evaluate(policy, createPolicyInput({ topic: 'job.misc.run', priority: 'batch', estimatedCost: 250 })).decision).toBe('THROTTLE');
-    expect(evaluate(policy, createPolicyInput({ topic: 'job.misc.run' })).ruleId).toBe('legacy:default:allow:1');
+    // The base has rules, so its tenant allow list is off (as upstream): the default decides.
+    expect(evaluate(policy, createPolicyInput({ topic: 'job.misc.run' })).ruleId).toBe('default');
     expect(evaluate(policy, createPolicyInput({ topic: 'job.admin.wipe' })).ruleId).toBe('legacy:default:deny:1');
     expect(
       evaluate(policy, createPolicyInput({ topic: 'job.misc.run', mcp: { server: 'untrusted-mcp', tool: 'x', resource: '', action: '' } })).ruleId,

@@ -270,7 +270,12 @@ export function compilePolicy(bundles: readonly Bundle[], options: PolicyOptions
   // Tenants in name order, so that the rule list (and explain traces) do not depend on YAML key order.
   const tenantList = [...tenants.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const legacyDeny = tenantList.flatMap((t) => t.deny.map((item, i) => legacyEntry('legacy_deny', t.name, i + 1, item)));
-  const legacyAllow = tenantList.flatMap((t) => t.allow.map((item, i) => legacyEntry('legacy_allow', t.name, i + 1, item)));
+  // Allow lists apply only while no bundle has rules, as upstream: a policy with rules (often ending in a
+  // deny default) must never be opened up by a tenant's old allow list. Deny lists always apply.
+  const legacyAllow =
+    bundleEntries.length > 0
+      ? []
+      : tenantList.flatMap((t) => t.allow.map((item, i) => legacyEntry('legacy_allow', t.name, i + 1, item)));
   const entries = [...legacyDeny, ...bundleEntries, ...legacyAllow];
 
   const tenantMcp = new Map<string, { name: string; mcp: McpMatcher }>();

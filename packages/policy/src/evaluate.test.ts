@@ -80,6 +80,15 @@ describe('match fields', () => {
     });
   }
 
+  it('labels: a label the job does not carry reads as empty (as upstream)', () => {
+    const policy = policyOf(onlyRule('{labels: {"hook.tool_name": "", edge.kind: hook}}'));
+    expect(evaluate(policy, input({ labels: { 'edge.kind': 'hook' } })).ruleId).toBe('r');
+    expect(evaluate(policy, input({ labels: { 'edge.kind': 'hook', 'hook.tool_name': ' ' } })).ruleId).toBe('r');
+    expect(evaluate(policy, input({ labels: { 'edge.kind': 'hook', 'hook.tool_name': 'Bash' } })).ruleId).toBe('default');
+    const x = explain(policy, input({ labels: { 'hook.tool_name': 'Bash' } }));
+    expect(x.trace[0]!.reasons).toEqual(['labels: hook.tool_name=Bash, want (empty); edge.kind=(unset), want hook']);
+  });
+
   it('mcp lists do not restrict a job that makes no MCP call', () => {
     const policy = policyOf(onlyRule('{mcp: {allow_servers: [fs]}}'));
     expect(evaluate(policy, input()).ruleId).toBe('r');
@@ -215,7 +224,7 @@ tenants:
     expect(policy.tenants['acme']).toMatchObject({ maxConcurrentJobs: 5, allowTopics: ['job.acme.*'] });
   });
 
-  it('keeps deny lists in force when bundles have rules (upstream drops them), before every rule', () => {
+  it('keeps deny lists in force when bundles have rules (upstream drops them), and drops allow lists (as upstream)', () => {
     const base = parseBundle({ id: 'base', content: legacy });
     const pack = parseBundle({
       id: 'pack/safety',
@@ -223,9 +232,11 @@ tenants:
     });
     const policy = compilePolicy([base, pack]);
     expect(evaluate(policy, input({ tenant: 'acme', topic: 'job.acme.admin.x' })).ruleId).toBe('legacy:acme:deny:1');
-    // Allow lists come after the rules, so they never shadow a rule (here pack-allow wins before them).
     expect(evaluate(policy, input({ tenant: 'acme', topic: 'job.acme.build' })).ruleId).toBe('pack-allow');
-    expect(policy.rules.at(-1)!.id).toBe('legacy:acme:allow:1');
+    expect(policy.rules.map((r) => r.id)).not.toContain('legacy:acme:allow:1');
+    // A deny default with rules stays closed: the old allow list does not open unmatched topics.
+    const closed = compilePolicy([base, parseBundle({ id: 'pack/x', content: 'default_decision: deny\nrules:\n  - {id: only-x, match: {topics: [job.x]}, decision: allow}\n' })]);
+    expect(evaluate(closed, input({ tenant: 'acme', topic: 'job.acme.build' }))).toMatchObject({ decision: 'DENY', ruleId: 'default' });
   });
 
   it('merges tenant lists across bundles: lists concatenated, smallest max_concurrent_jobs', () => {

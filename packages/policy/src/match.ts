@@ -149,10 +149,12 @@ function lowerLabels(v: InputView): Map<string, string> {
   return v.lowerLabels;
 }
 
+// A label the job does not carry reads as empty, as in upstream (a Go map lookup): `labels: {hook.tool_name: ""}`
+// holds for a job without that label. Upstream pack fragments rely on it.
 function labelsMatch(want: { keys: string[]; values: string[] }, v: InputView): boolean {
   const labels = lowerLabels(v);
   for (let i = 0; i < want.keys.length; i++) {
-    if (labels.get(want.keys[i]!) !== want.values[i]) return false;
+    if ((labels.get(want.keys[i]!) ?? '') !== want.values[i]) return false;
   }
   return true;
 }
@@ -231,8 +233,8 @@ export function mismatches(m: Matcher, spec: MatchSpec, v: InputView, input: Pol
   }
   if (m.labels !== null && !labelsMatch(m.labels, v)) {
     const wrong = Object.entries(spec.labels ?? {})
-      .filter(([k, want]) => !Object.hasOwn(v.labels, k) || norm(v.labels[k]!) !== norm(want))
-      .map(([k, want]) => `${k}=${Object.hasOwn(v.labels, k) ? show(v.labels[k]!) : '(unset)'}, want ${want}`);
+      .filter(([k, want]) => norm(Object.hasOwn(v.labels, k) ? v.labels[k]! : '') !== norm(want))
+      .map(([k, want]) => `${k}=${Object.hasOwn(v.labels, k) ? show(v.labels[k]!) : '(unset)'}, want ${show(want)}`);
     out.push(`labels: ${wrong.join('; ')}`);
   }
   if (m.secretsPresent !== null && m.secretsPresent !== v.secretsPresent) {

@@ -33,11 +33,11 @@ describe('verifyBundleSignature (Ed25519)', () => {
 
   it('throws config_invalid for a key that is not 32 Ed25519 bytes', () => {
     expect(() => verifyBundleSignature(content, sigB64, 'abcd')).toThrow(InvalidError);
-    try {
-      parseEd25519PublicKey(Buffer.alloc(31).toString('base64'));
-    } catch (err) {
-      expect((err as InvalidError).code).toBe('config_invalid');
-    }
+    // A short key must throw: a try/catch around it alone would pass if nothing were thrown.
+    expect(() => parseEd25519PublicKey(Buffer.alloc(31).toString('base64'))).toThrow(
+      expect.objectContaining({ code: 'config_invalid' }),
+    );
+    expect(() => parseEd25519PublicKey(Buffer.alloc(33).toString('hex'))).toThrow(InvalidError);
     const ecPem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
     expect(() => parseEd25519PublicKey(ecPem)).toThrow(/not Ed25519/);
   });

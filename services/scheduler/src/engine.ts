@@ -811,9 +811,13 @@ export function createEngine(deps: EngineDeps) {
     if (deps.outputPolicy !== undefined) {
       let content: Uint8Array = new Uint8Array(0);
       let contentType = '';
+      // The whole size, even when only the first outputCheckMaxBytes travel: the output policy then knows it
+      // has a prefix and reads the rest itself.
+      let size = 0;
       if (resultPtr !== '') {
         const payload = await deps.pointers.get(resultPtr).catch(() => undefined);
         if (payload !== undefined) {
+          size = payload.bytes.byteLength;
           content = payload.bytes.subarray(0, options.outputCheckMaxBytes);
           contentType = payload.contentType;
         }
@@ -830,7 +834,7 @@ export function createEngine(deps: EngineDeps) {
             artifactPtrs: r.artifact_ptrs,
             workerId: r.worker_id,
             executionMs: BigInt(r.execution_ms),
-            outputSizeBytes: BigInt(content.byteLength),
+            outputSizeBytes: BigInt(size),
             outputContent: content,
             contentType,
           }),

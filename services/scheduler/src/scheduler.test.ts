@@ -417,7 +417,8 @@ describe('output policy', () => {
     scheduler = await startScheduler(bus, stores, {
       pdp,
       clock,
-      scheduler: MANUAL,
+      // Only a prefix travels to the output policy; it is told the whole size.
+      scheduler: { ...MANUAL, outputCheckMaxBytes: 16 },
       outputPolicy: {
         checkOutput(req) {
           checks.push(req);
@@ -435,6 +436,8 @@ describe('output policy', () => {
     await eventually(async () => expect(await stateOf(redacted)).toBe('SUCCEEDED'));
     expect((await job(redacted))?.resultPtr).toBe(`redis://res:${redacted}:redacted`);
     expect(new TextDecoder().decode(checks[0]!.outputContent)).toContain('AKIA');
+    expect(checks[0]!.outputContent.byteLength).toBe(16);
+    expect(checks[0]!.outputSizeBytes).toBe(BigInt(JSON.stringify({ secret: 'AKIA...' }).length));
 
     mode = 'quarantine';
     const quarantined = await submitRaw(bus, stores, { topic: 'job.echo' });
