@@ -254,3 +254,4 @@ export {
   verifyPacketSignature,
 } from './signing.js';
 export { computeJobHash } from './job-hash.js';
+export { decodeStoredRequest, encodeStoredRequest, minimalRequest } from './job-record.js';

@@ -1,4 +1,4 @@
-import { create, fromBinary, fromJson, toBinary, toJson } from '@bufbuild/protobuf';
+import { create, fromJson, toJson } from '@bufbuild/protobuf';
 import type { Bus } from '@cordum/bus';
 import {
   type Clock,
@@ -28,6 +28,9 @@ import {
   Subjects,
   CANCEL_ATTEMPT_HEADER,
   computeJobHash,
+  decodeStoredRequest,
+  encodeStoredRequest,
+  minimalRequest,
   dispatchMsgId,
   encodePacket,
   errorCodeToString,
@@ -110,15 +113,14 @@ export type ResultFields = {
 };
 
 export function encodeRequest(request: JobRequest): string {
-  return Buffer.from(toBinary(JobRequestSchema, request)).toString('base64');
+  return encodeStoredRequest(request);
 }
 
 export function decodeRequest(job: JobRecord): JobRequest {
-  const raw = job.data['request'];
-  if (typeof raw !== 'string') {
-    return create(JobRequestSchema, { jobId: job.id, topic: job.topic, tenantId: job.tenant, labels: { ...job.labels } });
-  }
-  return fromBinary(JobRequestSchema, Buffer.from(raw, 'base64'));
+  return (
+    decodeStoredRequest(job.data['request']) ??
+    minimalRequest({ jobId: job.id, topic: job.topic, tenantId: job.tenant, labels: { ...job.labels } })
+  );
 }
 
 export function createEngine(deps: EngineDeps) {
