@@ -1,6 +1,17 @@
 // The safety kernel: the policy runtime behind gRPC. Hosts cordum.agent.v1.SafetyKernel,
 // cordum.v1.PolicyExplainer and cordum.v1.OutputPolicyService, plus health and reflection.
-import { type Clock, createMetrics, createSilentLogger, type Logger, type Metrics, type OutputPolicyPoint } from '@cordum/core';
+import { readFile } from 'node:fs/promises';
+import { type Server, createServer } from 'node:http';
+import {
+  type Clock,
+  createLogger,
+  createMetrics,
+  createSilentLogger,
+  type EnvSource,
+  type Logger,
+  type Metrics,
+  type OutputPolicyPoint,
+} from '@cordum/core';
 import {
   type EmbeddedPdp,
   type PolicyRuntime,
@@ -12,6 +23,8 @@ import {
 import { OutputPolicyService, PolicyExplainer, SafetyKernel as SafetyKernelService } from '@cordum/protocol';
 import { type TlsOptions, createGrpcServer } from '@cordum/rpc';
 import type { AuditLog, ConfigStore, PointerStore } from '@cordum/store';
+import { createRedisStores } from '@cordum/store/redis';
+import { loadSafetyKernelConfig } from './config.js';
 import { outputPolicyHandlers, policyExplainerHandlers, safetyKernelHandlers } from './handlers/grpc.js';
 
 export type SafetyKernelDeps = {
@@ -84,3 +97,102 @@ export function createSafetyKernel(deps: SafetyKernelDeps): SafetyKernel {
 }
 
 export { SAFETY_KERNEL_ENV, type SafetyKernelConfig, loadSafetyKernelConfig } from './config.js';
+
+export type SafetyKernelService = {
+  /** The bound gRPC port. */
+  readonly port: number;
+  /** The bound metrics port (null when SAFETY_KERNEL_METRICS_ADDR=off). */
+  readonly metricsPort: number | null;
+  /** Stops serving, then closes the stores and the metrics server. */
+  stop(): Promise<void>;
+};
+
+/**
+ * The safety kernel process without the process: what main.ts does (config from the environment, Redis, TLS,
+ * gRPC, /metrics and /health), minus signals and exit, so `cordum start safety-kernel` runs the same service
+ * next to others in one process. Cleans up what it opened if start fails.
+ */
+export async function startSafetyKernelService(
+  options: { env?: EnvSource; logger?: Logger; metrics?: Metrics } = {},
+): Promise<SafetyKernelService> {
+  const config = loadSafetyKernelConfig(options.env);
+  const logger = options.logger ?? createLogger({ name: 'cordum-safety-kernel', level: config.logLevel });
+  const metrics = options.metrics ?? createMetrics({ processMetrics: true });
+  const tls =
+    config.tlsCert === undefined || config.tlsKey === undefined
+      ? undefined
+      : { cert: await readFile(config.tlsCert), key: await readFile(config.tlsKey) };
+  if (tls === undefined) logger.warn('serving gRPC without TLS (development only; CORDUM_ENV=production refuses this)');
+
+  const stores = createRedisStores({ url: config.redisUrl, prefix: config.redisPrefix });
+  const kernel = createSafetyKernel({ stores, policy: config.policy, address: config.addr, tls, logger, metrics });
+  let bound: { port: number };
+  try {
+    bound = await kernel.start();
+  } catch (err) {
+    await kernel.stop().catch(() => undefined);
+    await stores.close();
+    throw err;
+  }
+
+  let http: Server | undefined;
+  let metricsPort: number | null = null;
+  if (config.metricsAddr !== 'off') {
+    const server = createServer((req, res) => {
+      if (req.url === '/metrics') {
+        void metrics.text().then((text) => {
+          res.writeHead(200, { 'content-type': metrics.contentType });
+          res.end(text);
+        });
+      } else if (req.url === '/health') {
+        const status = kernel.runtime.status();
+        // Serving the last good snapshot is healthy for traffic; the failure is in the body for operators.
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            ok: true,
+            snapshot: status.snapshot?.id ?? null,
+            policy_healthy: status.healthy,
+            failures: status.failures,
+            last_error: status.lastError,
+          }),
+        );
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    const at = config.metricsAddr.lastIndexOf(':');
+    const host = at <= 0 ? '0.0.0.0' : config.metricsAddr.slice(0, at);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(Number(config.metricsAddr.slice(at + 1)), host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      await kernel.stop();
+      await stores.close();
+      throw err;
+    }
+    http = server;
+    const address = server.address();
+    metricsPort = address !== null && typeof address === 'object' ? address.port : null;
+  }
+  logger.info({ addr: config.addr, metrics: config.metricsAddr, tls: tls !== undefined }, 'safety kernel ready');
+
+  let stopped: Promise<void> | undefined;
+  return {
+    port: bound.port,
+    metricsPort,
+    stop() {
+      stopped ??= (async () => {
+        await kernel.stop();
+        await stores.close();
+        await new Promise<void>((resolve) => (http === undefined ? resolve() : http.close(() => resolve())));
+      })();
+      return stopped;
+    },
+  };
+}

@@ -110,6 +110,8 @@ export type ResultFields = {
   error_message: string;
   execution_ms: number;
   artifact_ptrs: string[];
+  /** The attempt that produced it (from the result's msg-id `jobres:<job_id>#<attempt>`), 0 when unknown. */
+  attempt: number;
 };
 
 export function encodeRequest(request: JobRequest): string {
@@ -178,6 +180,9 @@ export function createEngine(deps: EngineDeps) {
   }
 
   const now = (): number => deps.storeClock.now();
+  /** Log lines about a job carry its trace id, job id and tenant. */
+  const logFor = (job: Pick<JobRecord, 'id' | 'traceId' | 'tenant'>): Logger =>
+    withContext(logger, { traceId: job.traceId, jobId: job.id, tenant: job.tenant });
 
   /** A CAS that may lose: returns the new record, or undefined when another writer moved the job first. */
   async function cas(
@@ -227,7 +232,7 @@ export function createEngine(deps: EngineDeps) {
     });
     await bus.publish(Subjects.jobResult, enc(packet), { msgId: `result:${job.id}:${state}` }).catch((err: unknown) => {
       // The store already holds the outcome; the workflow engine's reconciler reads it from there.
-      logger.warn({ job_id: job.id, err: toError(err).message }, 'could not publish the job outcome');
+      logFor(job).warn({ err: toError(err).message }, 'could not publish the job outcome');
     });
   }
 
@@ -245,6 +250,8 @@ export function createEngine(deps: EngineDeps) {
       resultPtr?: string;
       /** Merged into the job's data in the same write (e.g. the decision that ended it). */
       data?: Record<string, JsonValue | null>;
+      /** Also require the job's version (the decision was made from this very record, e.g. its lease). */
+      expectVersion?: boolean;
     },
   ): Promise<JobRecord | undefined> {
     const done = await cas(
@@ -261,6 +268,7 @@ export function createEngine(deps: EngineDeps) {
         ...(info.data === undefined ? {} : { data: info.data }),
       },
       info.reasonCode,
+      info.expectVersion === true,
     );
     if (done === undefined) return undefined;
     metrics.terminal.inc({ state, topic: job.topic });
@@ -285,7 +293,7 @@ export function createEngine(deps: EngineDeps) {
             ...(done.data['decision'] === undefined ? {} : { decision: done.data['decision'] }),
           },
         })
-        .catch((err: unknown) => logger.error({ job_id: done.id, err: toError(err).message }, 'DLQ write failed'));
+        .catch((err: unknown) => logFor(done).error({ err: toError(err).message }, 'DLQ write failed'));
       const dlqPacket = newPacket({
         traceId: done.traceId,
         senderId: options.instanceId,
@@ -342,6 +350,14 @@ export function createEngine(deps: EngineDeps) {
 
   async function decide(job: JobRecord): Promise<void> {
     const request = decodeRequest(job);
+    // The budget deadline counts from submission, waits included: it is stored with the first wait, so the
+    // reconciler times out a job that waits (for approval, a throttle, the kernel) past it.
+    const deadlineAt = deadlineOf(job, request);
+    if (deadlineAt !== null && deadlineAt <= now()) {
+      await deadlinePassed(job);
+      return;
+    }
+    const keep: JobPatch = deadlineAt === job.deadlineAt ? {} : { deadlineAt };
     const effective = await deps.effective.read({
       tenant: job.tenant,
       team: request.env['team_id'] ?? job.labels['team_id'] ?? '',
@@ -366,14 +382,25 @@ export function createEngine(deps: EngineDeps) {
         }),
       );
     } catch (err) {
-      if (!isRetryable(err)) throw err;
+      if (!isRetryable(err)) {
+        // The decision point answered and refused to decide on this job (e.g. a request it cannot read): asking
+        // again gets the same answer, so the job ends here, closed, instead of being re-checked every tick.
+        await finish(job, 'PENDING', 'DENIED', {
+          reasonCode: 'safety_error',
+          errorCode: ErrorCode.SAFETY_POLICY_VIOLATION,
+          message: `the policy decision point refused the job: ${toError(err).message}`,
+          dlq: true,
+          data: { safety_failures: null },
+        });
+        return;
+      }
       // Fail closed: the job waits and is checked again; an outage is never an allow.
       const failures = (typeof job.data['safety_failures'] === 'number' ? job.data['safety_failures'] : 0) + 1;
-      withContext(logger, { traceId: job.traceId, jobId: job.id, tenant: job.tenant }).warn(
+      logFor(job).warn(
         { err: toError(err).message, failures },
         'safety kernel unavailable; job waits',
       );
-      await wait(job, 'safety_unavailable', backoffDelay(failures, options.safetyBackoff), { data: { safety_failures: failures } });
+      await wait(job, 'safety_unavailable', backoffDelay(failures, options.safetyBackoff), { ...keep, data: { safety_failures: failures } });
       return;
     }
     const decision: Decision = {
@@ -400,7 +427,7 @@ export function createEngine(deps: EngineDeps) {
         });
         return;
       case DecisionType.THROTTLE:
-        await wait(job, 'throttled', options.throttleDelayMs, { data: record });
+        await wait(job, 'throttled', options.throttleDelayMs, { ...keep, data: record });
         return;
       case DecisionType.REQUIRE_HUMAN: {
         if (await approvalHolds(job, request, response)) break;
@@ -411,11 +438,15 @@ export function createEngine(deps: EngineDeps) {
           'PENDING',
           'APPROVAL_REQUIRED',
           {
+            ...keep,
             waitReason: 'awaiting_approval',
             dueAt: null,
             data: { ...record, job_hash: computeJobHash(request, context), approval: null },
           },
           response.reason === '' ? 'approval required by policy' : response.reason,
+          // Versioned: an instance deciding from a stale read must not wipe an approval written since (the
+          // job can be PENDING again by then: held, approved, back to PENDING).
+          true,
         );
         return;
       }
@@ -444,7 +475,7 @@ export function createEngine(deps: EngineDeps) {
       const counts = await jobs.countByState(job.tenant);
       const running = counts.SCHEDULED + counts.DISPATCHED + counts.RUNNING;
       if (running >= limit) {
-        await wait(job, 'tenant_limit', options.waitRetryMs, { data: record });
+        await wait(job, 'tenant_limit', options.waitRetryMs, { ...keep, data: record });
         return;
       }
     }
@@ -465,7 +496,7 @@ export function createEngine(deps: EngineDeps) {
         });
         return;
       case 'wait':
-        await waitForCapacity(job, routed.reason, routed.pool, record, seen);
+        await waitForCapacity(job, routed.reason, routed.pool, record, seen, keep);
         return;
       case 'dispatch':
         await dispatch(job, request, routed, response, effective.data, record);
@@ -483,13 +514,14 @@ export function createEngine(deps: EngineDeps) {
     pool: string,
     record: Record<string, JsonValue | null>,
     seen: number,
+    keep: JobPatch = {},
   ): Promise<void> {
     metrics.waits.inc({ reason });
     const waiting = await cas(
       job,
       ['PENDING', 'SCHEDULED'],
       'SCHEDULED',
-      { waitReason: reason, dueAt: now() + options.waitRetryMs, leaseExpiresAt: null, data: record },
+      { ...keep, waitReason: reason, dueAt: now() + options.waitRetryMs, leaseExpiresAt: null, data: record },
       job.state === 'SCHEDULED' ? '' : reason,
       true,
     );
@@ -525,10 +557,7 @@ export function createEngine(deps: EngineDeps) {
     const attempts = policyOf(job, request, constraints);
     const at = now();
     const attempt = job.attempts + 1;
-    let deadlineAt = job.deadlineAt;
-    if (deadlineAt === null && request.budget !== undefined && request.budget.deadlineMs > 0n) {
-      deadlineAt = job.createdAt + Number(request.budget.deadlineMs);
-    }
+    let deadlineAt = deadlineOf(job, request);
     const maxRuntime = Number(constraints?.budgets?.maxRuntimeMs ?? 0n);
     if (maxRuntime > 0 && job.attempts === 0) deadlineAt = Math.min(deadlineAt ?? Number.MAX_SAFE_INTEGER, at + maxRuntime);
 
@@ -572,7 +601,7 @@ export function createEngine(deps: EngineDeps) {
       await bus.publish(target.subject, enc(packet), { msgId: dispatchMsgId(job.id, attempt) });
     } catch (err) {
       // The lease is stored: when it expires the attempt is retried. Nothing is lost.
-      logger.warn({ job_id: job.id, subject: target.subject, err: toError(err).message }, 'dispatch publish failed');
+      logFor(job).warn({ subject: target.subject, err: toError(err).message }, 'dispatch publish failed');
       return;
     }
     if (target.workerId !== null) deps.registry.noteDispatch(target.workerId);
@@ -699,8 +728,9 @@ export function createEngine(deps: EngineDeps) {
     metrics.leaseExpiries.inc({ topic: job.topic });
     const request = decodeRequest(job);
     const outcome = outcomeOfLostAttempt(job.attempts, policyOf(job, request, storedResponse(job)?.constraints), options.retryBackoff);
-    await publishCancel(job, 'attempt lease expired', true);
-    await apply(job, IN_FLIGHT, outcome);
+    // From this very record: a JobProgress that renewed the lease meanwhile wins, and only the instance whose
+    // write won tells the worker to stop the lost attempt.
+    if (await apply(job, IN_FLIGHT, outcome, undefined, true)) await publishCancel(job, 'attempt lease expired', true);
   }
 
   async function deadlinePassed(job: JobRecord): Promise<void> {
@@ -713,11 +743,11 @@ export function createEngine(deps: EngineDeps) {
     });
   }
 
-  async function apply(job: JobRecord, from: readonly JobState[], outcome: Outcome, resultPtr?: string): Promise<void> {
+  /** Applies an attempt's outcome; true when this write moved the job. */
+  async function apply(job: JobRecord, from: readonly JobState[], outcome: Outcome, resultPtr?: string, expectVersion = false): Promise<boolean> {
     switch (outcome.kind) {
-      case 'retry':
-        metrics.retries.inc({ topic: job.topic, reason: outcome.reasonCode });
-        await cas(
+      case 'retry': {
+        const retried = await cas(
           job,
           from,
           'SCHEDULED',
@@ -731,19 +761,23 @@ export function createEngine(deps: EngineDeps) {
           `retry in ${outcome.delayMs} ms: ${outcome.reasonCode}`,
           true,
         );
-        return;
-      case 'finish':
-        await finish(job, from, outcome.state, {
+        if (retried !== undefined) metrics.retries.inc({ topic: job.topic, reason: outcome.reasonCode });
+        return retried !== undefined;
+      }
+      case 'finish': {
+        const done = await finish(job, from, outcome.state, {
           reasonCode: outcome.reasonCode,
           errorCode: outcome.errorCode,
           message: outcome.message,
           dlq: outcome.dlq,
+          expectVersion,
           ...(resultPtr === undefined ? {} : { resultPtr }),
         });
-        return;
+        return done !== undefined;
+      }
       case 'succeed':
       case 'progress':
-        return;
+        return false;
     }
   }
 
@@ -765,6 +799,7 @@ export function createEngine(deps: EngineDeps) {
           deps.registry.noteCompletion(done.workerId);
           capacityChanged(done.workerId);
         }
+        await stopNewerAttempt(done, r);
         return;
       }
       // Lost: unknown, already terminal or not dispatched — the full path below says which.
@@ -776,11 +811,11 @@ export function createEngine(deps: EngineDeps) {
     }
     if (isTerminalJobState(job.state)) {
       metrics.lateResults.inc();
-      logger.info({ job_id: job.id, state: job.state, status: JobStatus[r.status] }, 'result after the job ended; ignored');
+      logFor(job).info({ state: job.state, status: JobStatus[r.status] }, 'result after the job ended; ignored');
       return;
     }
     if (!IN_FLIGHT.includes(job.state)) {
-      logger.warn({ job_id: job.id, state: job.state }, 'result for a job that was never dispatched; ignored');
+      logFor(job).warn({ state: job.state }, 'result for a job that was never dispatched; ignored');
       return;
     }
     const status = r.status as JobStatus;
@@ -791,6 +826,17 @@ export function createEngine(deps: EngineDeps) {
     }
     if (status === JobStatus.SUCCEEDED) {
       await settleSuccess(job, r);
+      return;
+    }
+    // Anything but a success from an attempt this scheduler already gave up on (its lease expired: the job
+    // waits for, or runs, a newer attempt) says nothing about the job. Above all, a worker reports the
+    // attempt-scoped cancel sent at lease expiry as CANCELLED: applied to the job, it would cancel it.
+    if (job.state === 'SCHEDULED' || (r.attempt > 0 && r.attempt !== job.attempts)) {
+      metrics.lateResults.inc();
+      logFor(job).info(
+        { attempt: r.attempt || undefined, current_attempt: job.attempts, status: JobStatus[status] },
+        'result of an abandoned attempt ignored',
+      );
       return;
     }
     const request = decodeRequest(job);
@@ -842,8 +888,19 @@ export function createEngine(deps: EngineDeps) {
           }),
         );
       } catch (err) {
-        if (!isRetryable(err)) throw err;
-        logger.warn({ job_id: job.id, err: toError(err).message }, 'output policy unavailable; result waits');
+        if (!isRetryable(err)) {
+          // Refused, not unreachable: never passed unchecked, and not re-checked every tick either.
+          await finish(job, IN_FLIGHT, 'FAILED', {
+            reasonCode: 'safety_error',
+            errorCode: ErrorCode.SAFETY_POLICY_VIOLATION,
+            message: `the output policy refused the result: ${toError(err).message}`,
+            dlq: true,
+            resultPtr,
+            data: { pending_result: null },
+          });
+          return;
+        }
+        logFor(job).warn({ err: toError(err).message }, 'output policy unavailable; result waits');
         await wait(job, 'safety_unavailable', backoffDelay(1, options.safetyBackoff), { data: { pending_result: r } });
         return;
       }
@@ -875,19 +932,28 @@ export function createEngine(deps: EngineDeps) {
     );
     if (done === undefined) return;
     metrics.terminal.inc({ state: 'SUCCEEDED', topic: job.topic });
+    await stopNewerAttempt(done, r);
     // Workflows wait on sys.job.result: when the stored pointer differs from the worker's (redacted), say so.
     if (resultPtr !== r.result_ptr) await publishResult(done, 'SUCCEEDED', ErrorCode.UNSPECIFIED, '', '', resultPtr);
+  }
+
+  /** An abandoned attempt succeeded after all: the job is done, so its newer attempt (if one runs) stops. */
+  async function stopNewerAttempt(done: JobRecord, r: ResultFields): Promise<void> {
+    if (r.attempt > 0 && r.attempt < done.attempts) await publishCancel(done, `job ${done.id} succeeded on attempt ${r.attempt}`, true);
   }
 
   async function renewLease(job: JobRecord, workerId: string): Promise<void> {
     if (job.leaseExpiresAt === null) return; // waiting for a retry: progress of the lost attempt
     const leaseMs = numberAt(job.data, ['dispatch', 'lease_ms']) || options.defaultLeaseMs;
+    // Versioned, from the record just read: a lease expiry handled meanwhile (the job back in SCHEDULED, or
+    // already on its next attempt) is not undone by the lost attempt's late progress.
     await cas(
       job,
-      IN_FLIGHT,
+      ['DISPATCHED', 'RUNNING'],
       'RUNNING',
       { leaseExpiresAt: now() + leaseMs, ...(workerId === '' ? {} : { workerId }) },
       job.state === 'RUNNING' ? '' : 'worker reported progress',
+      true,
     );
   }
 
@@ -898,14 +964,20 @@ export function createEngine(deps: EngineDeps) {
   }
 
   async function onCancel(jobId: string, reason: string, requestedBy: string): Promise<void> {
-    const job = await jobs.get(jobId);
-    if (job === undefined || isTerminalJobState(job.state)) return;
-    await finish(job, job.state, 'CANCELLED', {
-      reasonCode: 'cancelled',
-      errorCode: ErrorCode.UNSPECIFIED,
-      message: reason === '' ? `cancelled by ${requestedBy || 'request'}` : reason,
-      dlq: false,
-    });
+    // The cancel message is consumed here and nothing else brings it back: a CAS lost to a concurrent move
+    // (progress, a dispatch, a retry) is retried on the new state until the job ends one way or the other.
+    for (let tries = 0; tries < 10; tries++) {
+      const job = await jobs.get(jobId);
+      if (job === undefined || isTerminalJobState(job.state)) return;
+      const done = await finish(job, job.state, 'CANCELLED', {
+        reasonCode: 'cancelled',
+        errorCode: ErrorCode.UNSPECIFIED,
+        message: reason === '' ? `cancelled by ${requestedBy || 'request'}` : reason,
+        dlq: false,
+      });
+      if (done !== undefined) return;
+    }
+    logger.warn({ job_id: jobId }, 'cancel lost every compare-and-set; the job was not cancelled');
   }
 
   // ---- timers ------------------------------------------------------------------------------------
@@ -929,7 +1001,8 @@ export function createEngine(deps: EngineDeps) {
         }),
       );
     }
-    for (const d of [...due, ...leases]) work.push(advance(d.id));
+    // A job can be on both lists (a result waiting for the output policy has a due time and a lease): once.
+    for (const id of new Set([...due, ...leases].map((d) => d.id))) work.push(advance(id));
     const results = await Promise.allSettled(work);
     for (const r of results) {
       if (r.status === 'rejected') logger.warn({ err: toError(r.reason).message }, 'timer action failed; retried next tick');
@@ -943,6 +1016,14 @@ export function createEngine(deps: EngineDeps) {
 }
 
 export type Engine = ReturnType<typeof createEngine>;
+
+/** The job's budget deadline: as stored, else budget.deadline_ms from its creation; null without one. */
+function deadlineOf(job: JobRecord, request: JobRequest): number | null {
+  if (job.deadlineAt !== null) return job.deadlineAt;
+  const ms = request.budget?.deadlineMs ?? 0n;
+  if (ms <= 0n) return null;
+  return Math.min(Number.MAX_SAFE_INTEGER, job.createdAt + Number(ms));
+}
 
 function text(value: unknown): string {
   return typeof value === 'string' ? value : '';

@@ -1,17 +1,35 @@
 // @cordum/scheduler: governed, config-driven dispatch. createScheduler() is used by main.ts, cordum dev and
 // tests; it talks to other services only over the bus (and to the policy point through its port).
+import { readFile } from 'node:fs/promises';
+import { type Server, createServer } from 'node:http';
 import type { Bus, Subscription } from '@cordum/bus';
+import { connectNatsBus } from '@cordum/bus/nats';
 import {
   type Clock,
+  type EnvSource,
   type Logger,
   type Metrics,
   type OutputPolicyPoint,
   type PolicyDecisionPoint,
+  createAllowAllOutputPolicy,
+  createLogger,
+  createMetrics,
   createSilentLogger,
+  createStaticPdp,
   systemClock,
   toError,
 } from '@cordum/core';
+import {
+  createEmbeddedOutputPolicy,
+  createEmbeddedPdp,
+  createGrpcOutputPolicy,
+  createGrpcPdp,
+  createPolicyRuntime,
+} from '@cordum/pdp';
 import type { Stores } from '@cordum/store';
+import { createRedisStores } from '@cordum/store/redis';
+import { parse as parseYaml } from 'yaml';
+import { loadSchedulerConfig } from './config.js';
 import { createStoreClock } from './clock/store-clock.js';
 import { createEffectiveConfigReader } from './config/effective-config.js';
 import { createRoutingSource } from './config/routing-source.js';
@@ -128,3 +146,139 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
 
 export { type SchedulerOptions, SCHEDULER_DEFAULTS } from './options.js';
 export { DIRECT_DISPATCH_LABEL } from './routing/workers.js';
+
+export type SchedulerService = {
+  /** The bound metrics port (null when nothing listens). */
+  readonly metricsPort: number | null;
+  /** Stops taking messages, finishes what is running, closes the bus, the policy point and the stores. */
+  stop(): Promise<void>;
+};
+
+/**
+ * The scheduler process without the process: what main.ts does (config from the environment, NATS, Redis, the
+ * policy point of CORDUM_POLICY_MODE, /metrics and /health), minus signals and exit, so `cordum start
+ * scheduler` runs the same service next to others in one process. Cleans up what it opened if start fails.
+ */
+export async function startSchedulerService(
+  options: { env?: EnvSource; logger?: Logger; metrics?: Metrics } = {},
+): Promise<SchedulerService> {
+  const config = loadSchedulerConfig(options.env);
+  const logger = options.logger ?? createLogger({ name: 'cordum-scheduler', level: config.logLevel });
+  const metrics = options.metrics ?? createMetrics({ processMetrics: true });
+  const closers: (() => Promise<void> | void)[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const close of closers.splice(0).reverse()) {
+      try {
+        await close();
+      } catch (err) {
+        logger.warn({ err: toError(err).message }, 'scheduler shutdown step failed');
+      }
+    }
+  };
+  try {
+    const stores = createRedisStores({ url: config.redisUrl, prefix: config.redisPrefix });
+    closers.push(() => stores.close());
+    const readYaml = async (path: string): Promise<unknown> => {
+      try {
+        return parseYaml(await readFile(path, 'utf8')) as unknown;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw new Error(`cannot read ${path}: ${toError(err).message}`);
+      }
+    };
+    let pdp: PolicyDecisionPoint;
+    let outputPolicy: OutputPolicyPoint;
+    switch (config.policyMode) {
+      case 'allow-all':
+        logger.warn('CORDUM_POLICY_MODE=allow-all: every job is allowed without a policy check (development only)');
+        pdp = createStaticPdp({ snapshot: 'allow-all' });
+        outputPolicy = createAllowAllOutputPolicy();
+        break;
+      case 'kernel': {
+        const tls = config.kernelTlsCa === undefined ? undefined : { ca: await readFile(config.kernelTlsCa) };
+        const grpcPdp = createGrpcPdp({ address: config.kernelAddr, tls, logger });
+        const grpcOutput = createGrpcOutputPolicy({ address: config.kernelAddr, tls, logger });
+        closers.push(() => {
+          grpcPdp.close();
+          grpcOutput.close();
+        });
+        pdp = grpcPdp;
+        outputPolicy = grpcOutput;
+        logger.info({ kernel: config.kernelAddr, tls: tls !== undefined }, 'policy decisions by the safety kernel');
+        break;
+      }
+      case 'embedded': {
+        if (config.policy === undefined) throw new Error('embedded policy mode without policy options');
+        const runtime = createPolicyRuntime({ options: config.policy, config: stores.config, logger, metrics });
+        // No valid policy, no scheduler: starting would mean deciding by default.
+        await runtime.start();
+        closers.push(() => runtime.stop());
+        pdp = createEmbeddedPdp(runtime, { audit: stores.audit, logger, metrics });
+        outputPolicy = createEmbeddedOutputPolicy(runtime, { pointers: stores.pointers, logger, metrics });
+        logger.info({ snapshot: runtime.snapshot().id }, 'policy decisions embedded (same sources as the safety kernel)');
+        break;
+      }
+    }
+    const bus = await connectNatsBus({
+      servers: config.natsUrl.split(',').map((s) => s.trim()),
+      name: `cordum-scheduler ${config.instanceId}`,
+      jetstream: config.jetstream,
+      ackWaitMs: config.ackWaitMs,
+      maxAgeMs: config.maxAgeMs,
+      replicas: config.replicas,
+      logger,
+      metrics,
+    });
+    closers.push(() => bus.drain());
+    const scheduler = createScheduler({
+      bus,
+      stores,
+      pdp,
+      outputPolicy,
+      logger,
+      metrics,
+      options: {
+        instanceId: config.instanceId,
+        tickMs: config.tickMs,
+        configReloadMs: config.configReloadMs,
+        workerTimeoutMs: config.workerTimeoutMs,
+        concurrency: config.concurrency,
+        bootstrap: { pools: await readYaml(config.poolsPath), timeouts: await readYaml(config.timeoutsPath) },
+      },
+    });
+    await scheduler.start();
+    closers.push(() => scheduler.stop());
+
+    const http: Server = createServer((req, res) => {
+      if (req.url === '/metrics') {
+        void metrics.text().then((text) => {
+          res.writeHead(200, { 'content-type': metrics.contentType });
+          res.end(text);
+        });
+      } else if (req.url === '/health') {
+        const ok = bus.status().connected;
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ ok, bus: bus.status() }));
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    const at = config.metricsAddr.lastIndexOf(':');
+    const host = at <= 0 ? '0.0.0.0' : config.metricsAddr.slice(0, at);
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(Number(config.metricsAddr.slice(at + 1)), host, () => {
+        http.off('error', reject);
+        resolve();
+      });
+    });
+    closers.push(() => new Promise<void>((resolve) => http.close(() => resolve())));
+    const address = http.address();
+    const metricsPort = address !== null && typeof address === 'object' ? address.port : null;
+    logger.info({ metrics: config.metricsAddr, instance: config.instanceId }, 'scheduler ready');
+    return { metricsPort, stop: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

@@ -1,15 +1,25 @@
 import { create } from '@bufbuild/protobuf';
 import type { Bus } from '@cordum/bus';
 import { connectNatsBus } from '@cordum/bus/nats';
-import { createStaticPdp } from '@cordum/core';
-import { DecisionType, JobRequestSchema, JobStatus, type JobRequest, Subjects } from '@cordum/protocol';
+import { createMetrics, createStaticPdp } from '@cordum/core';
+import {
+  DecisionType,
+  ErrorCode,
+  JobRequestSchema,
+  JobStatus,
+  type JobRequest,
+  Subjects,
+  computeJobHash,
+  encodePacket,
+  newPacket,
+} from '@cordum/protocol';
 import type { Stores } from '@cordum/store';
 import { createRedisStores } from '@cordum/store/redis';
 import { type NatsServer, type RedisServer, eventually, startNats, startRedis, uniquePrefix } from '@cordum/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { encodeRequest } from './engine.js';
+import { decodeRequest, encodeRequest } from './engine.js';
 import type { Scheduler } from './index.js';
-import { capture, startRawWorker, startScheduler, submitRaw } from './testing/harness.js';
+import { capture, counterValue, startRawWorker, startScheduler, submitRaw } from './testing/harness.js';
 
 let nats: NatsServer;
 let redis: RedisServer;
@@ -60,6 +70,115 @@ for (const jetstream of [false, true]) {
       }, 15_000);
       expect(worker.received).toHaveLength(20);
     });
+
+    it('applies every policy decision: allow, deny, approval (released only by a bound record), throttle, constraints, kernel outage', async () => {
+      const s = stores(uniquePrefix('sched'));
+      const b = await bus(jetstream);
+      const deny = { id: 'no-prod', riskTag: 'prod', decision: DecisionType.DENY, reason: 'prod is off limits' };
+      const hold = { id: 'big', riskTag: 'big', decision: DecisionType.REQUIRE_HUMAN };
+      const cap = { id: 'cap', riskTag: 'capped', decision: DecisionType.ALLOW_WITH_CONSTRAINTS, constraints: { budgets: { maxArtifactBytes: 1024n } } };
+      const slow = { id: 'slow', riskTag: 'slow', decision: DecisionType.THROTTLE };
+      const pdp = createStaticPdp({ rules: [deny, hold, cap, slow], snapshot: 'snap-1' });
+      await scheduler(b, s, { pdp, scheduler: { throttleDelayMs: 200, safetyBackoff: { initialMs: 100, maxMs: 200, jitter: 'none' } } });
+      const worker = await startRawWorker(await bus(jetstream), s, { id: 'raw', topics: ['job.echo'] });
+      cleanup.push(() => worker.stop());
+      const results = await capture(b, Subjects.jobResult);
+      const state = async (id: string) => (await s.jobs.get(id))?.state;
+
+      const allowed = await submitRaw(b, s, { topic: 'job.echo' });
+      const denied = await submitRaw(b, s, { topic: 'job.echo', riskTags: ['prod'] });
+      const held = await submitRaw(b, s, { topic: 'job.echo', riskTags: ['big'] });
+      const capped = await submitRaw(b, s, { topic: 'job.echo', riskTags: ['capped'] });
+      const throttled = await submitRaw(b, s, { topic: 'job.echo', riskTags: ['slow'] });
+      await eventually(async () => expect(await state(allowed)).toBe('SUCCEEDED'), 10_000);
+      await eventually(async () => expect(await state(denied)).toBe('DENIED'), 10_000);
+      await eventually(async () => expect(await s.dlq.get('default', denied)).toMatchObject({ reasonCode: 'safety_denied', reason: 'prod is off limits' }));
+      await eventually(() => expect(results.some((p) => p.payload.case === 'jobResult' && p.payload.value.jobId === denied && p.payload.value.status === JobStatus.DENIED)).toBe(true));
+      await eventually(async () => expect(await state(capped)).toBe('SUCCEEDED'), 10_000);
+      expect(worker.received.find((r) => r.jobId === capped)?.env['CORDUM_MAX_ARTIFACT_BYTES']).toBe('1024');
+      await eventually(async () => expect((await s.jobs.get(throttled))?.waitReason).toBe('throttled'), 10_000);
+      expect(worker.received.some((r) => r.jobId === throttled || r.jobId === held || r.jobId === denied)).toBe(false);
+      pdp.setRules([deny, hold, cap], 'snap-1');
+      await eventually(async () => expect(await state(throttled)).toBe('SUCCEEDED'), 10_000);
+
+      await eventually(async () => expect(await s.jobs.get(held)).toMatchObject({ state: 'APPROVAL_REQUIRED', waitReason: 'awaiting_approval' }), 10_000);
+      const record = (await s.jobs.get(held))!;
+      const request = decodeRequest(record);
+      const context = (await s.pointers.require(request.contextPtr)).bytes;
+      await s.jobs.transition(held, {
+        from: 'APPROVAL_REQUIRED',
+        to: 'PENDING',
+        expectedVersion: record.version,
+        actor: 'gateway',
+        patch: { dueAt: await s.jobs.now(), data: { approval: { by: 'alice', reason: 'ok', job_hash: computeJobHash(request, context), policy_snapshot: 'snap-1' } } },
+      });
+      await eventually(async () => expect(await state(held)).toBe('SUCCEEDED'), 10_000);
+      expect(worker.received.filter((r) => r.jobId === held)).toHaveLength(1);
+
+      pdp.setAvailable(false);
+      const waiting = await submitRaw(b, s, { topic: 'job.echo' });
+      await eventually(async () => expect(await s.jobs.get(waiting)).toMatchObject({ state: 'PENDING', waitReason: 'safety_unavailable' }), 10_000);
+      expect(worker.received.some((r) => r.jobId === waiting)).toBe(false);
+      pdp.setAvailable(true);
+      await eventually(async () => expect(await state(waiting)).toBe('SUCCEEDED'), 10_000);
+    }, 45_000);
+
+    it('routes: no_pool_mapping at once, by requires to the least-loaded live worker; deduplicates submits', async () => {
+      const s = stores(uniquePrefix('sched'));
+      const b = await bus(jetstream);
+      await scheduler(b, s);
+      const state = async (id: string) => (await s.jobs.get(id))?.state;
+      const unmapped = await submitRaw(b, s, { topic: 'job.unmapped' });
+      await eventually(async () => expect(await state(unmapped)).toBe('FAILED'), 10_000);
+      await eventually(async () => expect(await s.dlq.get('default', unmapped)).toMatchObject({ reasonCode: 'no_pool_mapping', attempts: 0 }));
+
+      // Workers on the submitter's connection: their heartbeats reach the scheduler before the submits do.
+      const cpu = await startRawWorker(b, s, { id: 'cpu-1', topics: [], pool: 'cpu', direct: true });
+      const gpuBusy = await startRawWorker(b, s, { id: 'gpu-1', topics: [], pool: 'gpu', direct: true });
+      const gpuIdle = await startRawWorker(b, s, { id: 'gpu-2', topics: [], pool: 'gpu', direct: true });
+      await cpu.heartbeat({ activeJobs: 2 });
+      await gpuBusy.heartbeat({ activeJobs: 5 });
+      await gpuIdle.heartbeat({ activeJobs: 1 });
+      const needsGpu = await submitRaw(b, s, { topic: 'job.code.train', requires: ['gpu'] });
+      await eventually(async () => expect(await state(needsGpu)).toBe('SUCCEEDED'), 10_000);
+      expect(gpuIdle.received.map((r) => r.jobId)).toEqual([needsGpu]);
+      expect((await s.jobs.get(needsGpu))?.data['dispatch']).toMatchObject({ subject: 'worker.gpu-2.jobs', pool: 'gpu', worker_id: 'gpu-2' });
+      // Both pools provide git: the least-loaded worker of either wins (gpu-2, 1 job, over cpu-1's 2).
+      const needsGit = await submitRaw(b, s, { topic: 'job.code.lint', requires: ['git'] });
+      await eventually(async () => expect(await state(needsGit)).toBe('SUCCEEDED'), 10_000);
+      expect(gpuIdle.received.map((r) => r.jobId)).toEqual([needsGpu, needsGit]);
+      expect(cpu.received).toHaveLength(0);
+      expect(gpuBusy.received).toHaveLength(0);
+
+      const results = await capture(b, Subjects.jobResult);
+      await startRawWorker(await bus(jetstream), s, { id: 'echo', topics: ['job.echo'] });
+      const first = await submitRaw(b, s, { topic: 'job.echo', idempotencyKey: 'k1' });
+      await eventually(async () => expect(await state(first)).toBe('SUCCEEDED'), 10_000);
+      const again = await submitRaw(b, s, { topic: 'job.echo', idempotencyKey: 'k1' });
+      const otherTenant = await submitRaw(b, s, { topic: 'job.echo', idempotencyKey: 'k1', tenant: 'other' });
+      await eventually(async () => expect(await state(otherTenant)).toBe('SUCCEEDED'), 10_000);
+      await eventually(() =>
+        expect(results.some((p) => p.payload.case === 'jobResult' && p.payload.value.jobId === again && p.payload.value.errorCodeEnum === ErrorCode.JOB_DUPLICATE)).toBe(true),
+      );
+      expect(await s.jobs.get(again)).toBeUndefined();
+    }, 30_000);
+
+    it('retries on another worker when the first one is killed mid-job (lease expiry)', async () => {
+      const s = stores(uniquePrefix('sched'));
+      const b = await bus(jetstream);
+      await scheduler(b, s);
+      const cancels = await capture(b, Subjects.jobCancel);
+      const killedBus = await bus(jetstream);
+      const killed = await startRawWorker(killedBus, s, { id: 'killed', topics: ['job.slow'], reply: () => 'hang' });
+      const id = await submitRaw(b, s, { topic: 'job.slow' });
+      await eventually(() => expect(killed.received).toHaveLength(1));
+      await killedBus.close(); // the worker process dies
+      const survivor = await startRawWorker(await bus(jetstream), s, { id: 'survivor', topics: ['job.slow'] });
+      cleanup.push(() => survivor.stop());
+      await eventually(async () => expect((await s.jobs.get(id))?.state).toBe('SUCCEEDED'), 15_000);
+      expect(survivor.received[0]?.env['CORDUM_ATTEMPT']).toBe('2');
+      expect(cancels.some((p) => p.payload.case === 'jobCancel' && p.payload.value.jobId === id)).toBe(true);
+    }, 30_000);
   });
 }
 
@@ -68,8 +187,8 @@ describe('scheduler on NATS + Redis', () => {
     const prefix = uniquePrefix('sched');
     const s1 = stores(prefix);
     const s2 = stores(prefix);
-    await scheduler(await bus(), s1);
-    await scheduler(await bus(), s2);
+    await scheduler(await bus(), s1, { scheduler: { instanceId: 'sched-a' } });
+    await scheduler(await bus(), s2, { scheduler: { instanceId: 'sched-b' } });
     const dispatches = new Map<string, number>();
     const count = (req: JobRequest): void => {
       const key = `${req.jobId}#${req.env['CORDUM_ATTEMPT']}`;
@@ -105,24 +224,13 @@ describe('scheduler on NATS + Redis', () => {
     expect(dispatches.size).toBe(all.length);
     const attempts = await Promise.all(all.map(async (id) => (await s1.jobs.get(id))?.attempts));
     expect(attempts.every((a) => a === 1)).toBe(true);
+    // Shared, not one instance doing everything.
+    const dispatchers = new Set<string>();
+    for (const id of all) {
+      for (const e of await s1.jobs.events(id)) if (e.to === 'DISPATCHED') dispatchers.add(e.actor);
+    }
+    expect([...dispatchers].sort()).toEqual(['scheduler:sched-a', 'scheduler:sched-b']);
   }, 60_000);
-
-  it('retries on another worker when the first one is killed mid-job (lease expiry)', async () => {
-    const s = stores(uniquePrefix('sched'));
-    const b = await bus();
-    await scheduler(b, s);
-    const cancels = await capture(b, Subjects.jobCancel);
-    const killedBus = await bus();
-    const killed = await startRawWorker(killedBus, s, { id: 'killed', topics: ['job.slow'], reply: () => 'hang' });
-    const id = await submitRaw(b, s, { topic: 'job.slow' });
-    await eventually(() => expect(killed.received).toHaveLength(1));
-    await killedBus.close(); // the worker process dies
-    const survivor = await startRawWorker(await bus(), s, { id: 'survivor', topics: ['job.slow'] });
-    cleanup.push(() => survivor.stop());
-    await eventually(async () => expect((await s.jobs.get(id))?.state).toBe('SUCCEEDED'), 15_000);
-    expect(survivor.received[0]?.env['CORDUM_ATTEMPT']).toBe('2');
-    expect(cancels.some((p) => p.payload.case === 'jobCancel' && p.payload.value.jobId === id)).toBe(true);
-  }, 30_000);
 
   it('recovers a lost dispatch by the lease, and gives up after max attempts with a DLQ entry', async () => {
     const s = stores(uniquePrefix('sched'));
@@ -146,7 +254,8 @@ describe('scheduler on NATS + Redis', () => {
     const s = stores(uniquePrefix('sched'));
     const b = await bus();
     const pdp = createStaticPdp({ rules: [{ id: 'deny-prod', riskTag: 'prod', decision: DecisionType.DENY }] });
-    await scheduler(b, s, { pdp });
+    const metrics = createMetrics();
+    await scheduler(b, s, { pdp, metrics });
     const worker = await startRawWorker(await bus(), s, {
       id: 'w',
       topics: ['job.echo', 'job.hang'],
@@ -165,6 +274,7 @@ describe('scheduler on NATS + Redis', () => {
     const doc = (await s.config.get({ scope: 'system', scopeId: 'default' }))!;
     await s.config.put({ scope: 'system', scopeId: 'default' }, { data: { ...doc.data, pools: { topics: 'nope' } }, expectedRevision: doc.revision });
     await b.publish(Subjects.configChanged, new Uint8Array(0));
+    await eventually(async () => expect(await counterValue(metrics, 'scheduler_config_rejected_total')).toBe(1));
     const stillRouted = await submitRaw(b, s, { topic: 'job.echo' });
     await eventually(async () => expect((await s.jobs.get(stillRouted))?.state).toBe('SUCCEEDED'));
     // A good one takes effect live.
@@ -178,7 +288,6 @@ describe('scheduler on NATS + Redis', () => {
       const hanging = await submitRaw(b, s, { topic: 'job.hang' });
       await eventually(async () => expect(['DISPATCHED', 'FAILED']).toContain((await s.jobs.get(hanging))?.state));
       expect((await s.jobs.get(hanging))?.state).toBe('DISPATCHED');
-      const { encodePacket, newPacket } = await import('@cordum/protocol');
       await b.publish(Subjects.jobCancel, encodePacket(newPacket({ traceId: hanging, senderId: 'cli', payload: { case: 'jobCancel', value: { jobId: hanging, reason: 'stop', requestedBy: 'ops' } } })));
       await eventually(async () => expect((await s.jobs.get(hanging))?.state).toBe('CANCELLED'));
     }, 10_000);

@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import type { Bus } from '@cordum/bus';
 import { createMemoryBroker } from '@cordum/bus/memory';
-import { type ManualClock, RetryableError, createManualClock, createStaticPdp } from '@cordum/core';
+import { InvalidError, type ManualClock, type Metrics, RetryableError, createManualClock, createMetrics, createStaticPdp } from '@cordum/core';
 import {
   CANCEL_ATTEMPT_HEADER,
   DecisionType,
@@ -11,6 +11,7 @@ import {
   type OutputCheckRequest,
   OutputCheckResponseSchema,
   OutputDecision,
+  PolicyCheckResponseSchema,
   Subjects,
   computeJobHash,
   contextPointer,
@@ -23,13 +24,14 @@ import { eventually } from '@cordum/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodeRequest } from './engine.js';
 import type { Scheduler } from './index.js';
-import { capture, startRawWorker, startScheduler, submitRaw } from './testing/harness.js';
+import { capture, counterValue, startRawWorker, startScheduler, submitRaw } from './testing/harness.js';
 
 let clock: ManualClock;
 let bus: Bus;
 let stores: Stores;
 let pdp: ReturnType<typeof createStaticPdp>;
 let scheduler: Scheduler;
+let metrics: Metrics;
 const MANUAL = { tickMs: 3_600_000, retryBackoff: { initialMs: 1000, maxMs: 1000, jitter: 'none' as const } };
 
 beforeEach(async () => {
@@ -37,7 +39,8 @@ beforeEach(async () => {
   bus = createMemoryBroker({ mode: 'core' }).connect();
   stores = createMemoryStores({ clock });
   pdp = createStaticPdp();
-  scheduler = await startScheduler(bus, stores, { pdp, clock, scheduler: MANUAL });
+  metrics = createMetrics();
+  scheduler = await startScheduler(bus, stores, { pdp, clock, metrics, scheduler: MANUAL });
 });
 
 afterEach(async () => {
@@ -84,14 +87,22 @@ describe('happy path (raw CAP client and worker, no SDK, no heartbeat)', () => {
     expect(await job('j-v2')).toBeUndefined();
   });
 
-  it('deduplicates submits by tenant and idempotency key', async () => {
+  it('deduplicates submits by tenant and idempotency key, and tells the duplicate’s submitter', async () => {
     await startRawWorker(bus, stores, { id: 'raw-1', topics: ['job.echo'] });
+    const results = await capture(bus, Subjects.jobResult);
     const a = await submitRaw(bus, stores, { topic: 'job.echo', idempotencyKey: 'k1' });
     await eventually(async () => expect(await stateOf(a)).toBe('SUCCEEDED'));
     const b = await submitRaw(bus, stores, { topic: 'job.echo', idempotencyKey: 'k1' });
     const c = await submitRaw(bus, stores, { topic: 'job.echo', idempotencyKey: 'k1', tenant: 'other' });
     await eventually(async () => expect(await stateOf(c)).toBe('SUCCEEDED'));
     expect(await job(b)).toBeUndefined();
+    await eventually(() =>
+      expect(results.map((p) => p.payload.case === 'jobResult' && p.payload.value).find((r) => r && r.jobId === b)).toMatchObject({
+        status: JobStatus.FAILED,
+        errorCodeEnum: ErrorCode.JOB_DUPLICATE,
+        errorMessage: `idempotency key already used by job ${a}`,
+      }),
+    );
   });
 });
 
@@ -191,6 +202,76 @@ describe('policy decisions', () => {
     clock.advance(60_000);
     await scheduler.tick();
     await eventually(async () => expect(await stateOf(id)).toBe('SUCCEEDED'));
+  });
+
+  it('a decision point that refuses the job (not an outage) denies it once, closed, instead of re-asking every tick', async () => {
+    let checks = 0;
+    await scheduler.stop();
+    scheduler = await startScheduler(bus, stores, {
+      clock,
+      scheduler: MANUAL,
+      pdp: {
+        ...createStaticPdp(),
+        check() {
+          checks++;
+          return Promise.reject(new InvalidError('effective_config is not JSON'));
+        },
+      },
+    });
+    const worker = await startRawWorker(bus, stores, { id: 'raw-1', topics: ['job.echo'] });
+    const id = await submitRaw(bus, stores, { topic: 'job.echo' });
+    await eventually(async () => expect(await stateOf(id)).toBe('DENIED'));
+    await eventually(async () => expect(await stores.dlq.get('default', id)).toMatchObject({ reasonCode: 'safety_error' }));
+    expect((await job(id))?.errorMessage).toContain('effective_config is not JSON');
+    clock.advance(60_000);
+    await scheduler.tick();
+    expect(checks).toBe(1);
+    expect(worker.received).toHaveLength(0);
+  });
+
+  it('REDACT dispatches the kernel’s redacted context pointer, also on a retry; QUARANTINE denies', async () => {
+    await scheduler.stop();
+    scheduler = await startScheduler(bus, stores, {
+      clock,
+      scheduler: MANUAL,
+      pdp: {
+        ...createStaticPdp(),
+        check: (req) =>
+          Promise.resolve(
+            create(PolicyCheckResponseSchema, req.topic === 'job.slow'
+              ? { decision: DecisionType.QUARANTINE, reason: 'tainted input', policySnapshot: 's1' }
+              : { decision: DecisionType.REDACT, redactedContextPtr: `redis://ctx:${req.jobId}:redacted`, policySnapshot: 's1' }),
+          ),
+      },
+    });
+    let calls = 0;
+    const worker = await startRawWorker(bus, stores, {
+      id: 'w',
+      topics: ['job.echo', 'job.slow'],
+      reply: () => (++calls === 1 ? { status: JobStatus.FAILED_RETRYABLE, errorMessage: 'flaky' } : { status: JobStatus.SUCCEEDED, result: {} }),
+    });
+    const id = await submitRaw(bus, stores, { topic: 'job.echo' });
+    await eventually(async () => expect((await job(id))?.waitReason).toBe('backoff_until'));
+    clock.advance(1000);
+    await scheduler.tick();
+    await eventually(async () => expect(await stateOf(id)).toBe('SUCCEEDED'));
+    expect(worker.received.map((r) => r.contextPtr)).toEqual([`redis://ctx:${id}:redacted`, `redis://ctx:${id}:redacted`]);
+    const tainted = await submitRaw(bus, stores, { topic: 'job.slow' });
+    await eventually(async () => expect(await stateOf(tainted)).toBe('DENIED'));
+    expect(worker.received).toHaveLength(2);
+  });
+
+  it('a budget deadline also ends a job still waiting for its approval', async () => {
+    pdp.setRules([{ id: 'approve', topic: 'job.echo', decision: DecisionType.REQUIRE_HUMAN }], 'snap-1');
+    const results = await capture(bus, Subjects.jobResult);
+    const id = await submitRaw(bus, stores, { topic: 'job.echo', deadlineMs: 5000 });
+    await eventually(async () => expect(await stateOf(id)).toBe('APPROVAL_REQUIRED'));
+    expect((await job(id))?.deadlineAt).toBe((await job(id))!.createdAt + 5000);
+    clock.advance(5001);
+    await scheduler.tick();
+    await eventually(async () => expect(await stateOf(id)).toBe('TIMEOUT'));
+    await eventually(async () => expect(await stores.dlq.get('default', id)).toMatchObject({ reasonCode: 'deadline_exceeded', lastState: 'APPROVAL_REQUIRED' }));
+    await eventually(() => expect(results.some((p) => p.payload.case === 'jobResult' && p.payload.value.jobId === id && p.payload.value.status === JobStatus.TIMEOUT)).toBe(true));
   });
 
   it('ALLOW_WITH_CONSTRAINTS passes constraints to the worker and applies max retries and max runtime', async () => {
@@ -312,6 +393,98 @@ describe('leases, retries and time', () => {
     expect((await job(id))?.attempts).toBe(2);
   });
 
+  it('ignores what the abandoned attempt reports after its lease expired (its CANCELLED does not cancel the job)', async () => {
+    const worker = await startRawWorker(bus, stores, {
+      id: 'w',
+      topics: ['job.slow'],
+      reply: (req) => (req.env['CORDUM_ATTEMPT'] === '1' ? 'hang' : { status: JobStatus.SUCCEEDED, result: { ok: true } }),
+    });
+    const id = await submitRaw(bus, stores, { topic: 'job.slow' });
+    await eventually(() => expect(worker.received).toHaveLength(1));
+    clock.advance(2001);
+    await scheduler.tick();
+    expect((await job(id))?.waitReason).toBe('backoff_until');
+    // What an SDK worker sends when the attempt-scoped cancel stops attempt 1 (msg-id names the attempt) —
+    // and what a CAP worker of another SDK sends (no attempt at all) — while the job waits for attempt 2.
+    const cancelled = (): Uint8Array =>
+      encodePacket(newPacket({ traceId: id, senderId: 'w', payload: { case: 'jobResult', value: { jobId: id, status: JobStatus.CANCELLED, workerId: 'w', errorMessage: 'attempt lease expired' } } }));
+    await bus.publish(Subjects.jobResult, cancelled(), { msgId: `jobres:${id}#1` });
+    await bus.publish(Subjects.jobResult, cancelled());
+    await eventually(async () => expect(await counterValue(metrics, 'scheduler_late_results_total')).toBe(2));
+    expect(await stateOf(id)).toBe('SCHEDULED');
+    clock.advance(1000);
+    await scheduler.tick();
+    await eventually(() => expect(worker.received).toHaveLength(2));
+    // Attempt 2 runs; attempt 1's failure arriving now is not attempt 2's.
+    await bus.publish(
+      Subjects.jobResult,
+      encodePacket(newPacket({ traceId: id, senderId: 'w', payload: { case: 'jobResult', value: { jobId: id, status: JobStatus.FAILED_FATAL, workerId: 'w' } } })),
+      { msgId: `jobres:${id}#1` },
+    );
+    await eventually(async () => expect(await stateOf(id)).toBe('SUCCEEDED'));
+    expect(await counterValue(metrics, 'scheduler_late_results_total')).toBeGreaterThanOrEqual(3);
+    expect((await job(id))?.attempts).toBe(2);
+  });
+
+  it('a late success of the abandoned attempt settles the job and stops the newer attempt', async () => {
+    const cancels: string[] = [];
+    await bus.subscribe(Subjects.jobCancel, (m) => {
+      cancels.push(m.headers[CANCEL_ATTEMPT_HEADER] ?? 'job');
+    });
+    const worker = await startRawWorker(bus, stores, { id: 'w', topics: ['job.slow'], reply: () => 'hang' });
+    const id = await submitRaw(bus, stores, { topic: 'job.slow' });
+    await eventually(() => expect(worker.received).toHaveLength(1));
+    clock.advance(2001);
+    await scheduler.tick();
+    clock.advance(1000);
+    await scheduler.tick();
+    await eventually(() => expect(worker.received).toHaveLength(2));
+    await bus.publish(
+      Subjects.jobResult,
+      encodePacket(newPacket({ traceId: id, senderId: 'w', payload: { case: 'jobResult', value: { jobId: id, status: JobStatus.SUCCEEDED, workerId: 'w' } } })),
+      { msgId: `jobres:${id}#1` },
+    );
+    await eventually(async () => expect(await stateOf(id)).toBe('SUCCEEDED'));
+    await eventually(() => expect(cancels).toEqual(['1', '2']));
+  });
+
+  it('of two instances handling the same expired lease, only the one whose write wins cancels the attempt', async () => {
+    const other = await startScheduler(bus, stores, { pdp, clock, metrics, scheduler: MANUAL });
+    const cancels: string[] = [];
+    await bus.subscribe(Subjects.jobCancel, (m) => {
+      cancels.push(m.headers[CANCEL_ATTEMPT_HEADER] ?? 'job');
+    });
+    await startRawWorker(bus, stores, { id: 'w', topics: ['job.slow'], reply: () => 'hang' });
+    const id = await submitRaw(bus, stores, { topic: 'job.slow' });
+    await eventually(async () => expect(await stateOf(id)).toBe('DISPATCHED'));
+    clock.advance(2001);
+    await Promise.all([scheduler.tick(), other.tick()]);
+    await other.stop();
+    await bus.flush();
+    expect((await job(id))?.waitReason).toBe('backoff_until');
+    expect(cancels).toEqual(['1']);
+    expect(await counterValue(metrics, 'scheduler_retries_total')).toBe(1);
+  });
+
+  it('a cancel that loses its compare-and-set to a concurrent move is applied to the new state', async () => {
+    await startRawWorker(bus, stores, { id: 'w', topics: ['job.echo'], reply: () => 'hang' });
+    const id = await submitRaw(bus, stores, { topic: 'job.echo' });
+    await eventually(async () => expect(await stateOf(id)).toBe('DISPATCHED'));
+    // A JobProgress lands between the cancel's read and its write.
+    const transition = stores.jobs.transition.bind(stores.jobs);
+    let raced = false;
+    stores.jobs.transition = async (jobId, request) => {
+      if (!raced && request.to === 'CANCELLED') {
+        raced = true;
+        await transition(jobId, { from: 'DISPATCHED', to: 'RUNNING', actor: 'other-scheduler', patch: { leaseExpiresAt: clock.now() + 2000 } });
+      }
+      return transition(jobId, request);
+    };
+    await bus.publish(Subjects.jobCancel, encodePacket(newPacket({ traceId: id, senderId: 'cli', payload: { case: 'jobCancel', value: { jobId: id, reason: 'stop', requestedBy: 'alice' } } })));
+    await eventually(async () => expect(await stateOf(id)).toBe('CANCELLED'));
+    expect(raced).toBe(true);
+  });
+
   it('gives up after max attempts with a DLQ entry carrying reason and attempts', async () => {
     await startRawWorker(bus, stores, { id: 'dead', topics: ['job.slow'], reply: () => 'hang' });
     const id = await submitRaw(bus, stores, { topic: 'job.slow' });
@@ -383,7 +556,7 @@ describe('leases, retries and time', () => {
     await eventually(async () => expect(await stateOf(id)).toBe('SUCCEEDED'));
     const late = newPacket({ traceId: id, senderId: 'w', payload: { case: 'jobResult', value: { jobId: id, status: JobStatus.FAILED, workerId: 'w' } } });
     await bus.publish(Subjects.jobResult, encodePacket(late));
-    await bus.flush();
+    await eventually(async () => expect(await counterValue(metrics, 'scheduler_late_results_total')).toBe(1));
     expect(await stateOf(id)).toBe('SUCCEEDED');
     expect(worker.received).toHaveLength(1);
   });

@@ -11,7 +11,7 @@ import { type JobAbortedError } from './abort.js';
 //   RetryableError (after local retries)  → FAILED_RETRYABLE   JOB_TIMEOUT for code `timeout`,
 //                                                              JOB_RESOURCE_EXHAUSTED for `rate_limited`
 //   anything else (incl. ConflictError)   → FAILED             error_message = the exception text
-//   JobCancel                             → CANCELLED
+//   JobCancel                             → CANCELLED (an attempt-scoped one: no result at all, see worker.ts)
 //   budget.deadline_ms                    → TIMEOUT            JOB_TIMEOUT
 //   drain timeout / worker shutting down  → FAILED_RETRYABLE   JOB_WORKER_UNAVAILABLE
 //

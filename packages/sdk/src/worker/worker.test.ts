@@ -452,10 +452,11 @@ describe('worker: cancel and deadline', () => {
     release.open();
     expect((await second).status).toBe(JobStatus.SUCCEEDED);
     expect((await j2).status).toBe(JobStatus.SUCCEEDED);
-    // The attempt it names is stopped.
+    // The attempt it names is stopped, and reports nothing: the scheduler has moved on (a newer attempt, or
+    // its own outcome for the job), and a CANCELLED result would tell the job's waiters it was cancelled.
     const hold = gate();
-    const { bus: bus3, client: client3 } = await setup(async (ctx) => untilAborted(ctx.signal).finally(() => hold.open()));
-    const third = client3.waitForResult('j3');
+    const { bus: bus3, worker: worker3 } = await setup(async (ctx) => untilAborted(ctx.signal).finally(() => hold.open()));
+    const results = await record(bus3, Subjects.jobResult);
     await dispatch(bus3, TOPIC, { jobId: 'j3', topic: TOPIC }, { msgId: 'j3#3' });
     await sleep(5);
     await bus3.publish(
@@ -464,7 +465,18 @@ describe('worker: cancel and deadline', () => {
       { headers: { [CANCEL_ATTEMPT_HEADER]: '3' } },
     );
     await hold.promise;
-    expect((await third).status).toBe(JobStatus.CANCELLED);
+    await eventually(() => expect(worker3.stats().cancelled).toBe(1));
+    // Same for an attempt whose cancel overtook its dispatch.
+    await bus3.publish(
+      Subjects.jobCancel,
+      encodePacket(newPacket({ traceId: 'j4', senderId: 'sched', payload: { case: 'jobCancel', value: { jobId: 'j4', reason: 'attempt lease expired' } } })),
+      { headers: { [CANCEL_ATTEMPT_HEADER]: '1' } },
+    );
+    await sleep(5);
+    await dispatch(bus3, TOPIC, { jobId: 'j4', topic: TOPIC }, { msgId: 'j4#1' });
+    await eventually(() => expect(worker3.stats().cancelled).toBe(2));
+    await bus3.flush();
+    expect(results.packets).toEqual([]);
     expect(started).toEqual(['j1#2', 'j2#2']);
   });
 

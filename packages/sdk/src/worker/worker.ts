@@ -73,6 +73,12 @@ type InFlight = {
   /** The job's signal. */
   readonly controller: AbortController;
   phase: Phase;
+  /**
+   * Stopped by the scheduler's attempt-scoped cancel (lease expiry): the scheduler has moved on to a newer
+   * attempt or failed the job itself, so this attempt reports nothing — a CANCELLED result would tell the
+   * job's waiters it was cancelled while it is being retried.
+   */
+  abandoned: boolean;
   /** Resolves once the job's result has been published (or given up on). */
   readonly reported: Promise<void>;
 };
@@ -298,9 +304,12 @@ export function createWorker(options: WorkerOptions): Worker {
     }
     const early = takeEarlyCancel(request.jobId, attemptOf(request.jobId, msg.msgId));
     if (early !== undefined) {
-      const fields = outcomeOfAbort(early);
+      const fields = outcomeOfAbort(early.reason);
       logger.info({ job_id: request.jobId }, 'job was cancelled before it arrived; not started');
-      await publishResult(packet, request, fields, { ...NOTHING_RAN, attempt: attemptOf(request.jobId, msg.msgId) });
+      // An abandoned attempt (attempt-scoped cancel) reports nothing, as when it is stopped while running.
+      if (!early.abandoned) {
+        await publishResult(packet, request, fields, { ...NOTHING_RAN, attempt: attemptOf(request.jobId, msg.msgId) });
+      }
       count(fields.status);
       return;
     }
@@ -328,6 +337,7 @@ export function createWorker(options: WorkerOptions): Worker {
       attempt,
       controller,
       phase: 'queued',
+      abandoned: false,
       reported: new Promise<void>((resolve) => {
         markReported = resolve;
       }),
@@ -385,6 +395,11 @@ export function createWorker(options: WorkerOptions): Worker {
       entry.phase = 'reported';
       timers.abort(TIMERS_DONE);
       const executionMs = clock.now() - acceptedAt;
+      if (entry.abandoned) {
+        count(fields.status);
+        jobLogger.info({ attempt }, 'attempt abandoned by the scheduler (lease expired); no result reported');
+        return;
+      }
       await publishResult(packet, request, fields, {
         resultPtr,
         artifactPtrs: dedupe(artifactPtrs),
@@ -607,7 +622,8 @@ export function createWorker(options: WorkerOptions): Worker {
       logger.debug({ job_id: cancel.jobId, attempt, running: entry.attempt }, 'cancel of another attempt ignored');
       return;
     }
-    logger.info({ job_id: cancel.jobId, reason: why, requested_by: by }, 'job cancel received');
+    logger.info({ job_id: cancel.jobId, reason: why, requested_by: by, attempt }, 'job cancel received');
+    if (attempt !== undefined && !entry.controller.signal.aborted) entry.abandoned = true;
     abort(entry, reason);
   }
 
@@ -622,12 +638,12 @@ export function createWorker(options: WorkerOptions): Worker {
     }
   }
 
-  function takeEarlyCancel(jobId: string, attempt: number | undefined): JobAbortedError | undefined {
+  function takeEarlyCancel(jobId: string, attempt: number | undefined): { reason: JobAbortedError; abandoned: boolean } | undefined {
     const c = earlyCancels.get(jobId);
     if (c === undefined) return undefined;
     earlyCancels.delete(jobId);
     if (c.attempt !== undefined && c.attempt !== attempt) return undefined;
-    return c.at >= clock.now() - CANCEL_MEMORY_MS ? c.reason : undefined;
+    return c.at >= clock.now() - CANCEL_MEMORY_MS ? { reason: c.reason, abandoned: c.attempt !== undefined } : undefined;
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------------

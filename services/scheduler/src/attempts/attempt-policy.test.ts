@@ -30,6 +30,15 @@ describe('outcomeOfResult', () => {
     expect(outcomeOfResult(facts(JobStatus.FAILED_RETRYABLE), wf, backoff)).toMatchObject({ kind: 'finish', state: 'FAILED' });
   });
 
+  it('retries a job a worker handed back unrun (JOB_WORKER_UNAVAILABLE) like a lost attempt, workflow step or not', () => {
+    const wf = attemptPolicy({ ...base, workflowJob: true });
+    const handedBack = (attempts: number) => ({ ...facts(JobStatus.FAILED_RETRYABLE, attempts), errorCode: ErrorCode.JOB_WORKER_UNAVAILABLE });
+    expect(outcomeOfResult(handedBack(1), wf, backoff)).toMatchObject({ kind: 'retry', delayMs: 1000 });
+    expect(outcomeOfResult(handedBack(3), wf, backoff)).toMatchObject({ kind: 'finish', reasonCode: 'max_retries_exceeded' });
+    // Only a hand-back: a plain FAILED with that code is still the step's to retry.
+    expect(outcomeOfResult({ ...handedBack(1), status: JobStatus.FAILED }, wf, backoff)).toMatchObject({ kind: 'finish', reasonCode: 'job_failed' });
+  });
+
   it('maps other statuses', () => {
     expect(outcomeOfResult(facts(JobStatus.SUCCEEDED), policy, backoff)).toEqual({ kind: 'succeed' });
     expect(outcomeOfResult(facts(JobStatus.CANCELLED), policy, backoff)).toMatchObject({ kind: 'finish', state: 'CANCELLED', dlq: false });

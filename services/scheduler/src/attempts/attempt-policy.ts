@@ -11,7 +11,8 @@ export type AttemptPolicy = {
   maxAttempts: number;
   /**
    * Whether a failed attempt is retried. Not for jobs of workflow steps: the step's own `retry` decides,
-   * so retries never multiply. Lost attempts (lease expiry) are retried either way.
+   * so retries never multiply. Lost attempts (lease expiry, or a worker handing the job back with
+   * JOB_WORKER_UNAVAILABLE) are retried either way.
    */
   retryFailures: boolean;
 };
@@ -67,7 +68,10 @@ export function outcomeOfResult(result: ResultFacts, policy: AttemptPolicy, back
       return failure(result, 'job_failed', false);
     case JobStatus.FAILED:
     case JobStatus.FAILED_RETRYABLE: {
-      if (!policy.retryFailures) return failure(result, 'job_failed', false);
+      // JOB_WORKER_UNAVAILABLE: the worker handed the job back (draining, topic not served here) — the attempt
+      // was lost, the job did not fail, so it is retried like a lost lease, workflow step or not.
+      const handedBack = result.status === JobStatus.FAILED_RETRYABLE && result.errorCode === ErrorCode.JOB_WORKER_UNAVAILABLE;
+      if (!policy.retryFailures && !handedBack) return failure(result, 'job_failed', false);
       if (result.attempts >= policy.maxAttempts) return failure(result, 'max_retries_exceeded', true);
       return {
         kind: 'retry',

@@ -64,6 +64,17 @@ function decode(msg: BusMessage, deps: BusHandlersDeps, expect: BusPacket['paylo
   return packet;
 }
 
+/**
+ * The attempt a result belongs to, from its msg-id `jobres:<job_id>#<attempt>` (docs/protocol.md; the SDK sets
+ * it), or 0 when the worker gave none (CAP workers of other SDKs).
+ */
+function resultAttempt(jobId: string, msgId: string | undefined): number {
+  const prefix = `jobres:${jobId}#`;
+  if (msgId === undefined || !msgId.startsWith(prefix)) return 0;
+  const tail = msgId.slice(prefix.length);
+  return /^[1-9]\d{0,8}$/.test(tail) ? Number(tail) : 0;
+}
+
 /** Tells a submitter its packet was refused (there is no job record for a packet we cannot trust). */
 async function reject(deps: BusHandlersDeps, packet: BusPacket, code: ErrorCode, reason: string): Promise<void> {
   if (packet.payload.case !== 'jobRequest') return;
@@ -106,6 +117,8 @@ async function onSubmit(msg: BusMessage, deps: BusHandlersDeps): Promise<void> {
       if (!claim.claimed && claim.value !== request.jobId) {
         deps.metrics.intake.inc({ outcome: 'duplicate' });
         deps.logger.info({ job_id: request.jobId, original: claim.value }, 'duplicate submit (idempotency key) ignored');
+        // The submitter may be waiting for this job id's result: tell it which job holds the key.
+        await reject(deps, packet, ErrorCode.JOB_DUPLICATE, `idempotency key already used by job ${claim.value}`);
         return;
       }
     }
@@ -158,6 +171,7 @@ export async function subscribeBusHandlers(deps: BusHandlersDeps): Promise<Subsc
           error_message: r.errorMessage,
           execution_ms: Number(r.executionMs),
           artifact_ptrs: [...r.artifactPtrs],
+          attempt: resultAttempt(r.jobId, m.msgId),
         });
       },
       { queue, concurrency },

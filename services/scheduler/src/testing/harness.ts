@@ -1,6 +1,6 @@
 import { create } from '@bufbuild/protobuf';
 import type { Bus, Subscription } from '@cordum/bus';
-import { type ManualClock, type OutputPolicyPoint, type PolicyDecisionPoint, createManualClock, createStaticPdp, newId } from '@cordum/core';
+import { type ManualClock, type Metrics, type OutputPolicyPoint, type PolicyDecisionPoint, createManualClock, createStaticPdp, newId } from '@cordum/core';
 import {
   type BusPacket,
   type Heartbeat,
@@ -207,7 +207,13 @@ export type Harness = {
 export async function startScheduler(
   bus: Bus,
   stores: Stores,
-  options: { pdp?: PolicyDecisionPoint; outputPolicy?: OutputPolicyPoint; clock?: ManualClock; scheduler?: Partial<SchedulerOptions> } = {},
+  options: {
+    pdp?: PolicyDecisionPoint;
+    outputPolicy?: OutputPolicyPoint;
+    clock?: ManualClock;
+    metrics?: Metrics;
+    scheduler?: Partial<SchedulerOptions>;
+  } = {},
 ): Promise<Scheduler> {
   const scheduler = createScheduler({
     bus,
@@ -215,6 +221,7 @@ export async function startScheduler(
     pdp: options.pdp ?? createStaticPdp(),
     ...(options.outputPolicy === undefined ? {} : { outputPolicy: options.outputPolicy }),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     options: {
       instanceId: `sched-${newId().slice(-6)}`,
       bootstrap: { pools: TEST_POOLS, timeouts: TEST_TIMEOUTS },
@@ -223,6 +230,16 @@ export async function startScheduler(
   });
   await scheduler.start();
   return scheduler;
+}
+
+/** A counter's value summed over its labels (0 when it was never incremented). */
+export async function counterValue(metrics: Metrics, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = metrics.registry.getSingleMetric(`cordum_${name}`);
+  if (metric === undefined) return 0;
+  const { values } = await metric.get();
+  return values
+    .filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want))
+    .reduce((sum, v) => sum + v.value, 0);
 }
 
 export { createManualClock, resultPointer };
