@@ -15,6 +15,11 @@ export const ERROR_CATALOGUE = {
     summary: 'The job state machine does not allow moving from the current state to the requested one.',
   },
   payload_too_large: { kind: 'invalid', http: 413, summary: 'The payload exceeds the configured size limit.' },
+  unsupported_media_type: {
+    kind: 'invalid',
+    http: 415,
+    summary: 'The request body has a content type the endpoint does not accept (send application/json).',
+  },
   config_invalid: { kind: 'invalid', http: 400, summary: 'A configuration value is missing or malformed.' },
   malformed_packet: { kind: 'invalid', http: 400, summary: 'A bus packet could not be decoded or validated.' },
   policy_invalid: {

@@ -1,0 +1,232 @@
+import { DeniedError, RetryableError, TerminalError, toError } from '@cordum/core';
+import { AjvCompiler } from '@fastify/ajv-compiler';
+import { fastifyCors } from '@fastify/cors';
+import { fastifyRateLimit } from '@fastify/rate-limit';
+import { fastifySwagger } from '@fastify/swagger';
+import { fastifySwaggerUi } from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { type FastifyReply, type FastifyRequest, type FastifyServerOptions, fastify } from 'fastify';
+import { type PrincipalResolver, ROUTE_ROLES, type RouteRole, credentialsOf, hasRole } from '../auth/principal.js';
+import type { GatewayContext } from '../context.js';
+import { registerApprovalRoutes } from '../handlers/http-approvals.js';
+import { registerDlqRoutes } from '../handlers/http-dlq.js';
+import { registerJobRoutes } from '../handlers/http-jobs.js';
+import { registerSystemRoutes } from '../handlers/http-system.js';
+import { httpErrorOf } from './errors.js';
+import { SHARED_SCHEMAS } from './schemas.js';
+import type { GatewayApp } from './types.js';
+
+export { type GatewayApp, principalOf } from './types.js';
+
+export type AppDeps = {
+  ctx: GatewayContext;
+  principals: PrincipalResolver;
+  metricsText: () => Promise<string>;
+  metricsContentType: string;
+  /** Every route as registered, with its role (tests check that none lacks one). */
+  onRouteRegistered?: (route: { method: string; url: string; role: RouteRole | undefined }) => void;
+};
+
+export const DOCS_PREFIX = '/api/v1/docs';
+
+function sendError(reply: FastifyReply, err: unknown, ctx: GatewayContext, request: FastifyRequest): FastifyReply {
+  const e = httpErrorOf(err);
+  if (e.internal) {
+    const error = toError(err);
+    ctx.logger.error({ err: error.message, stack: error.stack, method: request.method, url: request.url }, 'request failed');
+  }
+  if (e.status === 401 || e.status === 403 || e.status === 429) {
+    ctx.metrics.authFailures.inc({ reason: e.body.error.code });
+  }
+  if (e.retryAfterS !== undefined && !reply.hasHeader('retry-after')) void reply.header('retry-after', String(e.retryAfterS));
+  return reply.code(e.status).type('application/json; charset=utf-8').send(e.body);
+}
+
+type BuildValidator = NonNullable<NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildValidator']>;
+type AjvPoolOptions = { customOptions?: Record<string, unknown> } & Record<string, unknown>;
+type RouteValidatorCompiler = (route: { httpPart?: string }) => unknown;
+
+type ValidateFn = ((data: unknown) => boolean) & { errors?: unknown };
+
+/**
+ * A request without a body (POST with no content; Fastify passes it as null) is validated as absent, not as a non-object:
+ * routes whose fields are all optional (cancel, approve, reject, remediate) accept it, and the others
+ * answer with their own "missing field" message.
+ */
+function emptyBodyAllowed(validate: ValidateFn): ValidateFn {
+  const wrapped: ValidateFn = (data: unknown) => {
+    if (data === undefined || data === null) {
+      wrapped.errors = null;
+      return true;
+    }
+    const ok = validate(data);
+    wrapped.errors = validate.errors;
+    return ok;
+  };
+  return wrapped;
+}
+
+/** Bodies are validated strictly (a string is never coerced to a number); query strings and params are coerced. */
+function validatorFactory(): BuildValidator {
+  // @fastify/ajv-compiler's declared types describe an older call shape; this is how Fastify calls it.
+  const pool = AjvCompiler() as unknown as (external: unknown, options: AjvPoolOptions) => RouteValidatorCompiler;
+  const build = (externalSchemas: unknown, ajvOptions: AjvPoolOptions | undefined): RouteValidatorCompiler => {
+    const base = { removeAdditional: false, useDefaults: true, allErrors: false, strict: false };
+    const custom = ajvOptions?.customOptions ?? {};
+    const strict = pool(externalSchemas, { ...ajvOptions, customOptions: { ...custom, ...base, coerceTypes: false } });
+    const coercing = pool(externalSchemas, { ...ajvOptions, customOptions: { ...custom, ...base, coerceTypes: 'array' } });
+    return (route) => (route.httpPart === 'body' ? emptyBodyAllowed(strict(route) as ValidateFn) : coercing(route));
+  };
+  return build as unknown as BuildValidator;
+}
+
+function isLocalOrigin(origin: string): boolean {
+  try {
+    const url = new URL(origin);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  } catch {
+    return false;
+  }
+}
+
+export async function buildApp(deps: AppDeps): Promise<GatewayApp> {
+  const { ctx } = deps;
+  const { options } = ctx;
+  const serverOptions: FastifyServerOptions & { https?: unknown } = {
+    logger: false,
+    bodyLimit: options.bodyLimitBytes,
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+    routerOptions: { maxParamLength: 512 },
+    schemaController: { compilersFactory: { buildValidator: validatorFactory() } },
+    frameworkErrors: (err, request, reply) => {
+      void sendError(reply, err, ctx, request);
+    },
+    ...(options.tls === undefined ? {} : { https: { cert: options.tls.cert, key: options.tls.key } }),
+  };
+  const app = fastify(serverOptions).withTypeProvider<TypeBoxTypeProvider>() as unknown as GatewayApp;
+
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
+  app.decorateRequest('principal', null);
+
+  // Every route declares its role. Routes added by plugins are the API docs (public) and the CORS preflight.
+  app.addHook('onRoute', (route) => {
+    const config = { ...(route.config ?? {}) } as Record<string, unknown>;
+    let role = config['role'] as RouteRole | undefined;
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (role === undefined && (route.url.startsWith(DOCS_PREFIX) || methods.every((m) => m === 'OPTIONS'))) role = 'public';
+    if (role === undefined || !ROUTE_ROLES.includes(role)) {
+      throw new Error(`route ${methods.join(',')} ${route.url} declares no valid role (config.role: ${ROUTE_ROLES.join(' | ')})`);
+    }
+    config['role'] = role;
+    if (role === 'public') config['rateLimit'] = false;
+    route.config = config;
+    if (role !== 'public' && route.schema !== undefined) {
+      const schema = route.schema as Record<string, unknown>;
+      schema['security'] = [{ api_key: [] }, { bearer: [] }];
+      const text = typeof schema['description'] === 'string' ? `${schema['description']}\n\n` : '';
+      schema['description'] = `${text}Requires the **${role}** role.`;
+    }
+    for (const method of methods) deps.onRouteRegistered?.({ method, url: route.url, role });
+  });
+
+  app.setErrorHandler((err, request, reply) => sendError(reply, err, ctx, request));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(
+      reply,
+      Object.assign(new Error(`no route ${request.method} ${request.url.split('?')[0] ?? ''}`), { statusCode: 404 }),
+      ctx,
+      request,
+    ),
+  );
+
+  const allowAny = options.allowedOrigins.includes('*');
+  const allowed = new Set(options.allowedOrigins);
+  await app.register(fastifyCors, {
+    origin: (origin, cb) => {
+      if (origin === undefined || allowAny) cb(null, true);
+      else cb(null, allowed.size === 0 ? isLocalOrigin(origin) : allowed.has(origin));
+    },
+    methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
+    allowedHeaders: ['content-type', 'authorization', 'x-api-key', 'idempotency-key'],
+    exposedHeaders: ['retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
+    maxAge: 600,
+  });
+
+  // Authentication and roles, before the body is read: an unauthenticated caller never gets to send 2 MiB.
+  app.addHook('onRequest', async (request) => {
+    if (request.is404) return;
+    const role = request.routeOptions.config.role;
+    if (role === 'public') return;
+    if (role === undefined) throw new TerminalError('route without a role');
+    const principal = await deps.principals.resolve(credentialsOf(request.headers));
+    request.principal = principal;
+    if (!hasRole(principal, role)) {
+      throw new DeniedError(`this action needs the ${role} role; ${principal.id} has ${principal.roles.join(', ') || 'none'}`, {
+        code: 'permission_denied',
+        details: { required_role: role },
+      });
+    }
+  });
+
+  if (options.rateLimitRps > 0) {
+    await app.register(fastifyRateLimit, {
+      global: true,
+      max: options.rateLimitRps,
+      timeWindow: 1000,
+      // After authentication, so the limit is per principal (tenant + id), not per IP.
+      hook: 'preParsing',
+      keyGenerator: (request) => (request.principal === null ? `ip:${request.ip}` : `p:${request.principal.tenant}/${request.principal.id}`),
+      errorResponseBuilder: (_request, context) =>
+        new RetryableError(`rate limit exceeded: at most ${context.max} requests per second per key; retry after ${context.after}`, {
+          code: 'rate_limited',
+          retryAfterMs: context.ttl,
+          details: { limit: context.max },
+        }),
+    });
+  }
+
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    ctx.metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    ctx.metrics.latency.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    ctx.logger.debug(
+      { method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime), principal: request.principal?.id },
+      'request',
+    );
+    done();
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Cordum control-plane API',
+        version: options.build.version,
+        description:
+          'Jobs, approvals, the DLQ and status. Send the API key as `X-API-Key` or `Authorization: Bearer <key>`. Every error is `{"error": {"code", "message", "details"}}` (codes: docs/errors.md).',
+      },
+      components: {
+        securitySchemes: {
+          api_key: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+          bearer: { type: 'http', scheme: 'bearer' },
+        },
+      },
+      tags: [
+        { name: 'jobs', description: 'Submit, inspect, cancel, remediate' },
+        { name: 'approvals', description: 'Jobs held by policy for a human' },
+        { name: 'dlq', description: 'Dead-letter queue' },
+        { name: 'system', description: 'Status, workers, health' },
+      ],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`) },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: DOCS_PREFIX, uiConfig: { docExpansion: 'list', deepLinking: true } });
+
+  registerSystemRoutes(app, ctx, { principals: deps.principals, metricsText: deps.metricsText, metricsContentType: deps.metricsContentType });
+  registerJobRoutes(app, ctx);
+  registerApprovalRoutes(app, ctx);
+  registerDlqRoutes(app, ctx);
+  return app;
+}
