@@ -23,7 +23,7 @@ const spec = {
     description: 'Key prefix shared with the control plane',
   }),
   workerId: env.string('WORKER_ID', { description: 'Worker identity; default echo-<host>-<pid>' }),
-  topic: env.string('ECHO_TOPIC', { default: 'job.echo', description: 'Job topic served' }),
+  topic: env.string('ECHO_TOPIC', { default: 'job.echo', description: 'Job topic served (several: comma-separated)' }),
   pool: env.string('WORKER_POOL', {
     default: 'default',
     description: 'Pool announced in heartbeats: a pool name of the routing config (data.pools.pools)',
@@ -45,6 +45,10 @@ export function loadEchoConfig(source: EnvSource = process.env) {
     ...config,
     // Worker ids are subject tokens (worker.<id>.jobs): host names may carry dots.
     workerId: config.workerId ?? `echo-${hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${process.pid}`,
+    topics: config.topic
+      .split(',')
+      .map((t) => t.trim())
+      .filter((t) => t !== ''),
   };
 }
 

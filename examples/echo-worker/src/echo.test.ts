@@ -1,9 +1,11 @@
 import { createMemoryBus } from '@cordum/bus/memory';
+import { createSilentLogger } from '@cordum/core';
 import { JobStatus, Subjects, decodePacket } from '@cordum/protocol';
 import { createClient } from '@cordum/sdk';
 import { createMemoryStores } from '@cordum/store/memory';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadEchoConfig } from './config.js';
+import { DEMO_TOPICS, cordumWorker } from './demo-worker.js';
 import { createEchoHandler, createEchoWorker } from './echo.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -52,6 +54,31 @@ describe('echo worker (in process, memory bus and stores)', () => {
   });
 });
 
+describe('echo worker on several topics', () => {
+  it('serves every topic given (the demo worker module: job.demo.echo and job.demo.approval in pool demo)', async () => {
+    const bus = createMemoryBus();
+    const stores = createMemoryStores();
+    await bus.subscribe(Subjects.jobSubmit, async (msg) => {
+      const packet = decodePacket(msg.data);
+      if (packet.payload.case === 'jobRequest') await bus.publish(packet.payload.value.topic, msg.data);
+    });
+    const worker = cordumWorker({ bus, pointers: stores.pointers, artifacts: stores.artifacts, logger: createSilentLogger(), workerId: 'demo-1' });
+    const client = createClient({ bus, pointers: stores.pointers, senderId: 'echo-test-client', tenantId: 'demo' });
+    cleanups.push(async () => {
+      await worker.drain(1000);
+      await client.close();
+      await bus.close();
+    });
+    await worker.start();
+    expect(DEMO_TOPICS).toEqual(['job.demo.echo', 'job.demo.approval']);
+    for (const topic of DEMO_TOPICS) {
+      const out = await client.run({ topic, input: { topic } });
+      expect(out).toMatchObject({ status: JobStatus.SUCCEEDED, workerId: 'demo-1' });
+      expect(out.result).toMatchObject({ echo: { topic } });
+    }
+  });
+});
+
 describe('echo worker config', () => {
   it('has working defaults and reads overrides', () => {
     const defaults = loadEchoConfig({});
@@ -67,5 +94,7 @@ describe('echo worker config', () => {
     const custom = loadEchoConfig({ NATS_URL: 'nats://nats:4222', WORKER_ID: 'echo-7', WORKER_CONCURRENCY: '16', WORKER_DRAIN_TIMEOUT: '1m' });
     expect(custom).toMatchObject({ natsUrl: 'nats://nats:4222', workerId: 'echo-7', concurrency: 16, drainTimeoutMs: 60_000 });
     expect(() => loadEchoConfig({ WORKER_CONCURRENCY: 'lots' })).toThrow(/WORKER_CONCURRENCY/);
+    expect(defaults.topics).toEqual(['job.echo']);
+    expect(loadEchoConfig({ ECHO_TOPIC: 'job.a, job.b,' })).toMatchObject({ topic: 'job.a, job.b,', topics: ['job.a', 'job.b'] });
   });
 });

@@ -41,15 +41,17 @@ export type EchoWorkerDeps = {
   workerId: string;
   /** Default job.echo. */
   topic?: string;
+  /** Several topics served by the one worker (wins over `topic`). */
+  topics?: readonly string[];
   logger?: Logger;
 } & Pick<WorkerOptions, 'concurrency' | 'pool' | 'heartbeatIntervalMs' | 'labels' | 'region'>;
 
-/** An SDK worker serving the echo topic with the echo handler. */
+/** An SDK worker serving the echo topic(s) with the echo handler. */
 export function createEchoWorker(deps: EchoWorkerDeps): Worker {
-  const { topic = 'job.echo', ...rest } = deps;
+  const { topic = 'job.echo', topics, ...rest } = deps;
   return createWorker({
     ...rest,
-    topics: [topic],
+    topics: topics ?? [topic],
     handler: createEchoHandler(),
     capabilities: ['echo'],
     agentName: 'Echo worker',

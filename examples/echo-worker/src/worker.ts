@@ -12,7 +12,7 @@ async function main(boot: Logger): Promise<void> {
   const config = loadEchoConfig();
   // The SDK binds worker_id (and job ids per job) on its own lines.
   const logger = createLogger({ name: 'echo-worker', level: config.logLevel });
-  boot.info({ nats: config.natsUrl, redis: config.redisUrl, topic: config.topic }, 'connecting');
+  boot.info({ nats: config.natsUrl, redis: config.redisUrl, topics: config.topics }, 'connecting');
   const bus = await connectNatsBus({
     servers: config.natsUrl,
     jetstream: config.natsJetstream,
@@ -26,7 +26,7 @@ async function main(boot: Logger): Promise<void> {
     pointers: stores.pointers,
     artifacts: stores.artifacts,
     workerId: config.workerId,
-    topic: config.topic,
+    topics: config.topics,
     concurrency: config.concurrency,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     ...(config.pool === undefined ? {} : { pool: config.pool }),
@@ -42,7 +42,7 @@ async function main(boot: Logger): Promise<void> {
     },
   });
   await worker.start();
-  logger.info({ topic: config.topic, concurrency: config.concurrency }, 'echo worker ready');
+  logger.info({ topics: config.topics, concurrency: config.concurrency }, 'echo worker ready');
 }
 
 const boot = createLogger({ name: 'echo-worker' });
