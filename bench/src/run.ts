@@ -2,6 +2,7 @@
 // Needs redis-server and nats-server on PATH (the test kit starts its own on free ports).
 import { busBenchmarks } from './bus.bench.js';
 import { e2eBenchmarks } from './e2e.bench.js';
+import { gatewayBenchmarks } from './gateway.bench.js';
 import { report } from './harness.js';
 import { kernelBenchmarks } from './kernel.bench.js';
 import { policyBenchmarks } from './policy.bench.js';
@@ -18,6 +19,7 @@ async function main(): Promise<void> {
     bus: busBenchmarks,
     store: storeBenchmarks,
     e2e: e2eBenchmarks,
+    gateway: gatewayBenchmarks,
   };
   for (const [name, run] of Object.entries(suites)) {
     if (only !== undefined && only !== name) continue;

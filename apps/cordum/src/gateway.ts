@@ -79,19 +79,25 @@ export async function startDevGateway(wiring: GatewayWiring): Promise<DevGateway
     stores: wiring.stores,
     logger: wiring.logger,
     metrics: wiring.metrics,
-    options: { instanceId: `cordum-dev-gateway-${process.pid}`, httpAddr: formatAddress(wiring.httpAddr) },
+    options: {
+      instanceId: `cordum-dev-gateway-${process.pid}`,
+      httpAddr: formatAddress(wiring.httpAddr),
+      grpcAddr: formatAddress(wiring.grpcAddr),
+    },
   });
-  let bound: { host: string; port: number };
+  let bound: Awaited<ReturnType<typeof gateway.listen>>;
   try {
     bound = await gateway.listen();
   } catch (err) {
     await gateway.close().catch(() => undefined);
     const message = toError(err).message;
-    throw new Error(`gateway: ${message}${/EADDRINUSE|address/i.test(message) ? ': pass another --http-addr' : ''}`, { cause: err });
+    const flag = /gRPC/.test(message) ? '--grpc-addr' : '--http-addr';
+    throw new Error(`gateway: ${message}${/EADDRINUSE|address/i.test(message) ? `: pass another ${flag}` : ''}`, { cause: err });
   }
   const host = reachableHost(bound.host);
   const httpUrl = `http://${host.includes(':') ? `[${host}]` : host}:${bound.port}`;
-  return { httpUrl, grpcUrl: null, open: true, close: () => gateway.close() };
+  const grpcUrl = bound.grpc === undefined ? null : `http://${formatAddress({ host: reachableHost(bound.grpc.host), port: bound.grpc.port })}`;
+  return { httpUrl, grpcUrl, open: true, close: () => gateway.close() };
 }
 
 async function principalResolver(config: ReturnType<typeof loadGatewayConfig>): Promise<PrincipalResolver> {

@@ -27,6 +27,11 @@ export const ERROR_CATALOGUE = {
     http: 400,
     summary: 'A policy bundle does not parse, fails validation or fails its signature check; details name the bundle, rule and field.',
   },
+  workflow_invalid: {
+    kind: 'invalid',
+    http: 400,
+    summary: 'A workflow definition does not parse or validate (unknown dependency, cycle, bad expression or schema); details list every problem with its path.',
+  },
   not_found: { kind: 'not_found', http: 404, summary: 'The addressed record does not exist (or is not visible to the caller).' },
   input_expired: {
     kind: 'not_found',
@@ -59,6 +64,11 @@ export const ERROR_CATALOGUE = {
   timeout: { kind: 'retryable', http: 504, summary: 'The operation did not complete in time; retry later.' },
   rate_limited: { kind: 'retryable', http: 429, summary: 'Too many requests; retry after the indicated delay.' },
   internal: { kind: 'terminal', http: 500, summary: 'An unexpected fault; the operation will not succeed by retrying.' },
+  quota_exceeded: {
+    kind: 'conflict',
+    http: 429,
+    summary: 'A concurrency quota (tenant or actor) is full; the job waits until one of its slots frees.',
+  },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCodeName = keyof typeof ERROR_CATALOGUE;

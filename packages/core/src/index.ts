@@ -97,3 +97,13 @@ export {
   redactText,
   scanText,
 } from './redaction.js';
+export {
+  DEFAULT_RECONCILER,
+  type PoolsConfig,
+  type TimeoutsConfig,
+  type TopicTimeouts,
+  parsePoolsConfig,
+  parseTimeoutsConfig,
+  poolsForTopic,
+  timeoutsForTopic,
+} from './routing-config.js';

@@ -255,3 +255,11 @@ export {
 } from './signing.js';
 export { computeJobHash } from './job-hash.js';
 export { decodeStoredRequest, encodeStoredRequest, minimalRequest } from './job-record.js';
+export {
+  WORKFLOW_COMMAND_KINDS,
+  WORKFLOW_COMMAND_VERSION,
+  type WorkflowCommand,
+  type WorkflowCommandKind,
+  decodeWorkflowCommand,
+  encodeWorkflowCommand,
+} from './workflow-command.js';

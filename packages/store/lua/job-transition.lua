@@ -12,6 +12,9 @@
 -- KEYS[9]  t:<tenant>:jobs:state:<to>      KEYS[10] jobs:state:<to>
 -- KEYS[9 + 2i]  t:<tenant>:jobs:state:<from_i>,  KEYS[10 + 2i]  jobs:state:<from_i>   for i = 1..n
 --   (every state the caller accepts as current is passed, so the script never builds a key name)
+-- KEYS[11 + 2n] t:<tenant>:jobs:slots        concurrency slots: hash job id -> actor ("" for none)
+-- KEYS[12 + 2n] t:<tenant>:jobs:actor-slots  hash actor -> slots the actor holds
+-- KEYS[13 + 2n] jobs:slot-tenants            set of tenants holding slots (leak repair walks it)
 --
 -- ARGV[1] id      ARGV[2] tenant     ARGV[3] to      ARGV[4] "1" when `to` is terminal
 -- ARGV[5] expected version, or ""    ARGV[6] actor   ARGV[7] reason   ARGV[8] "1" when a reason was given
@@ -21,10 +24,15 @@
 -- then s, then s field/value pairs to set; then d, then d field names to delete;
 -- then the via state ("" for none) and its event's reason: the job passes through it (two events, one
 -- write; the caller's allowed flags already cover both steps)
+-- then "1" when `to` keeps a concurrency slot (SCHEDULED, DISPATCHED, RUNNING; a move anywhere else
+-- releases the job's slot), then "1" to take a slot, its actor ("" for none), the tenant limit and the
+-- actor limit (0 = no limit). A job that holds a slot keeps it; otherwise the actor's count, then the
+-- tenant's, must be below its limit.
 --
 -- Returns the record as HGETALL pairs. Fails with "CORDUM not_found {id, message}",
--- "CORDUM state_conflict {current_state, current_version, message}" or
--- "CORDUM invalid_transition {current_state, to, message}", having written nothing.
+-- "CORDUM state_conflict {current_state, current_version, message}",
+-- "CORDUM invalid_transition {current_state, to, message}" or
+-- "CORDUM quota_exceeded {scope, tenant, actor, active, limit, message}", having written nothing.
 
 local id, tenant, to = ARGV[1], ARGV[2], ARGV[3]
 local terminal = ARGV[4] == '1'
@@ -64,13 +72,48 @@ if not allowed then
     message = 'job ' .. id .. ' cannot move from ' .. state .. ' to ' .. to })
 end
 
+-- Argument positions after the from list: patch sets, patch deletes, via, slot.
+local p = 13 + 2 * n
+local s = tonumber(ARGV[p])
+local dp = p + 2 * s + 1
+local d = tonumber(ARGV[dp])
+local q = dp + d + 1
+local via, viaReason = ARGV[q], ARGV[q + 1]
+local keepsSlot, takeSlot, slotActor = ARGV[q + 2] == '1', ARGV[q + 3] == '1', ARGV[q + 4]
+local sk = 11 + 2 * n
+-- A caller built before quotas passes neither the slot keys nor their arguments: no slot is touched.
+local slots = KEYS[sk] ~= nil and ARGV[q + 2] ~= nil
+takeSlot = slots and takeSlot
+
+-- Quotas: checked before anything is written, so a refused slot leaves the job as it was.
+if takeSlot and redis.call('HEXISTS', KEYS[sk], id) == 0 then
+  local function refuse(scope, active, limit)
+    local held = string.format('%d', active) .. ' of its ' .. string.format('%d', limit)
+    local message
+    if scope == 'actor' then
+      message = 'actor ' .. slotActor .. ' holds ' .. held .. ' concurrent job slots in tenant ' .. tenant
+    else
+      message = 'tenant ' .. tenant .. ' holds ' .. held .. ' concurrent job slots'
+    end
+    return fail('quota_exceeded', { scope = scope, tenant = tenant, actor = slotActor, active = active,
+      limit = limit, message = message })
+  end
+  local tenantLimit, actorLimit = tonumber(ARGV[q + 5]), tonumber(ARGV[q + 6])
+  if slotActor ~= '' and actorLimit > 0 then
+    local active = tonumber(redis.call('HGET', KEYS[sk + 1], slotActor) or '0')
+    if active >= actorLimit then return refuse('actor', active, actorLimit) end
+  end
+  if tenantLimit > 0 then
+    local active = redis.call('HLEN', KEYS[sk])
+    if active >= tenantLimit then return refuse('tenant', active, tenantLimit) end
+  end
+end
+
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nowText = string.format('%d', now)
 
 -- The patch. Chunked: unpack() of a very long list would overflow the Lua C stack.
-local p = 13 + 2 * n
-local s = tonumber(ARGV[p])
 local chunk = {}
 for i = 1, 2 * s do
   chunk[#chunk + 1] = ARGV[p + i]
@@ -79,16 +122,13 @@ for i = 1, 2 * s do
     chunk = {}
   end
 end
-p = p + 2 * s + 1
-local d = tonumber(ARGV[p])
 for i = 1, d do
-  chunk[#chunk + 1] = ARGV[p + i]
+  chunk[#chunk + 1] = ARGV[dp + i]
   if #chunk == 400 or i == d then
     redis.call('HDEL', KEYS[1], unpack(chunk))
     chunk = {}
   end
 end
-local via, viaReason = ARGV[p + d + 1], ARGV[p + d + 2]
 
 local attempts = tonumber(cur[3])
 if ARGV[11] == '1' then attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
@@ -143,6 +183,21 @@ else
       redis.call('ZREM', KEYS[5 + i], timerMember)
     end
   end
+end
+
+-- The slot follows the state: taken by this write, or released by a move out of the slot states.
+if slots and not keepsSlot then
+  local actor = redis.call('HGET', KEYS[sk], id)
+  if actor then
+    redis.call('HDEL', KEYS[sk], id)
+    if actor ~= '' and redis.call('HINCRBY', KEYS[sk + 1], actor, -1) <= 0 then
+      redis.call('HDEL', KEYS[sk + 1], actor)
+    end
+    if redis.call('HLEN', KEYS[sk]) == 0 then redis.call('SREM', KEYS[sk + 2], tenant) end
+  end
+elseif takeSlot and redis.call('HSETNX', KEYS[sk], id, slotActor) == 1 then
+  if slotActor ~= '' then redis.call('HINCRBY', KEYS[sk + 1], slotActor, 1) end
+  redis.call('SADD', KEYS[sk + 2], tenant)
 end
 
 return redis.call('HGETALL', KEYS[1])

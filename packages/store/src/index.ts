@@ -17,6 +17,8 @@ export type {
   JobStore,
   JobTimer,
   NewJob,
+  SlotRequest,
+  SlotUsage,
   TransitionRequest,
 } from './ports/job-store.js';
 export type { DeletePayloadOptions, Payload, PointerStore, PutPayload, PutResultOptions } from './ports/pointer-store.js';
@@ -27,3 +29,26 @@ export type { DlqEntry, DlqStore, NewDlqEntry } from './ports/dlq-store.js';
 export type { ClaimResult, IdempotencyKey, IdempotencyStore } from './ports/idempotency-store.js';
 export type { SchemaRecord, SchemaStore } from './ports/schema-store.js';
 export type { AuditEntry, AuditLog, NewAuditEntry } from './ports/audit-log.js';
+export type { WorkflowRecord, WorkflowStore } from './ports/workflow-store.js';
+export {
+  type ActiveRun,
+  type AppendTimelineResult,
+  type AppendedEntry,
+  type CreateRunResult,
+  type DueRun,
+  type InboxEvent,
+  type NewRun,
+  type NewRunTimelineEntry,
+  type PushEventResult,
+  RUN_STATUSES,
+  type RunQuery,
+  type RunRecord,
+  type RunStatus,
+  type RunStore,
+  type RunTimelineEntry,
+  type RunUpdate,
+  TERMINAL_RUN_STATUSES,
+  type UpdateRunResult,
+  isRunStatus,
+  isTerminalRunStatus,
+} from './ports/run-store.js';

@@ -25,4 +25,6 @@ export { runDlqStoreContract } from './contracts/dlq-store.js';
 export { runIdempotencyStoreContract } from './contracts/idempotency-store.js';
 export { runSchemaStoreContract } from './contracts/schema-store.js';
 export { runAuditLogContract } from './contracts/audit-log.js';
+export { runWorkflowStoreContract } from './contracts/workflow-store.js';
+export { RUN_STORE_CONTRACT_OPTIONS, runRunStoreContract } from './contracts/run-store.js';
 export { type BusFactory, type BusFixture, eventually, runBusContract } from './contracts/bus.js';

@@ -60,6 +60,8 @@ describe('gateway config', () => {
       'GATEWAY_GRPC_ADDR',
       'GATEWAY_TLS_CERT',
       'GATEWAY_TLS_KEY',
+      'GRPC_TLS_CERT',
+      'GRPC_TLS_KEY',
       'NATS_URL',
       'NATS_USE_JETSTREAM',
       'NATS_JS_MAX_AGE',
@@ -81,6 +83,8 @@ describe('gateway config', () => {
       'CORDUM_BUILD_DATE',
       'CORDUM_ENV',
       'CORDUM_LOG_LEVEL',
+      'SAFETY_KERNEL_ADDR',
+      'SAFETY_KERNEL_TLS_CA',
     ]);
   });
 });

@@ -9,6 +9,10 @@ export const GATEWAY_ENV = {
   grpcAddr: env.string('GATEWAY_GRPC_ADDR', { default: ':8080', description: 'gRPC listen address (cordum.v1.CordumApi)' }),
   tlsCert: env.string('GATEWAY_TLS_CERT', { description: 'TLS certificate (PEM file) for HTTP; with the key, HTTPS only' }),
   tlsKey: env.string('GATEWAY_TLS_KEY', { description: 'TLS private key (PEM file) for HTTP' }),
+  grpcTlsCert: env.string('GRPC_TLS_CERT', {
+    description: 'TLS certificate (PEM file) for gRPC; with the key, gRPC is TLS only (default: the HTTP certificate)',
+  }),
+  grpcTlsKey: env.string('GRPC_TLS_KEY', { description: 'TLS private key (PEM file) for gRPC (default: the HTTP key)' }),
   natsUrl: env.string('NATS_URL', { default: 'nats://127.0.0.1:4222', description: 'NATS server URL(s), comma-separated' }),
   jetstream: env.bool('NATS_USE_JETSTREAM', { default: false, description: 'Durable sys.job.submit/result/dlq on JetStream' }),
   maxAgeMs: env.duration('NATS_JS_MAX_AGE', { default: '7d', description: 'JetStream stream max age' }),
@@ -50,11 +54,20 @@ export const GATEWAY_ENV = {
   buildDate: env.string('CORDUM_BUILD_DATE', { description: 'Build date reported by /api/v1/status' }),
   cordumEnv: env.string('CORDUM_ENV', { default: 'development', description: 'production requires API keys and TLS' }),
   logLevel: env.enum('CORDUM_LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'silent'], { default: 'info', description: 'Log level' }),
+  kernelAddr: env.string('SAFETY_KERNEL_ADDR', { default: '127.0.0.1:50051', description: 'Safety kernel gRPC address (policy evaluate/explain/simulate/snapshots)' }),
+  kernelTlsCa: env.string('SAFETY_KERNEL_TLS_CA', { description: 'CA (PEM file) of the kernel certificate; TLS to the kernel when set' }),
 };
 
 export type GatewayConfig = ConfigOf<typeof GATEWAY_ENV> & {
   readonly instanceId: string;
   readonly production: boolean;
+  /**
+   * Where gRPC listens: GATEWAY_GRPC_ADDR, undefined when it is `off`. Without API keys and without an explicit
+   * GATEWAY_GRPC_ADDR it is port 8080 on the HTTP address's loopback host (open mode stays on this machine).
+   */
+  readonly grpcListen: string | undefined;
+  /** PEM files gRPC serves TLS with: GRPC_TLS_CERT/_KEY, else GATEWAY_TLS_CERT/_KEY; undefined = plaintext. */
+  readonly grpcTlsFiles: { cert: string; key: string } | undefined;
 };
 
 /**
@@ -78,6 +91,16 @@ export function loadGatewayConfig(source: EnvSource = process.env): GatewayConfi
     problems.push('CORDUM_ENV=production requires TLS: set GATEWAY_TLS_CERT and GATEWAY_TLS_KEY');
   }
   const keysGiven = cfg.apiKeys !== undefined || cfg.apiKeysFile !== undefined;
+  const grpcListen = grpcListenOf(cfg.grpcAddr, (source['GATEWAY_GRPC_ADDR'] ?? '').trim() !== '', keysGiven, host, problems);
+  if ((cfg.grpcTlsCert === undefined) !== (cfg.grpcTlsKey === undefined)) {
+    problems.push('GRPC_TLS_CERT and GRPC_TLS_KEY go together');
+  }
+  const grpcTlsFiles =
+    cfg.grpcTlsCert !== undefined && cfg.grpcTlsKey !== undefined
+      ? { cert: cfg.grpcTlsCert, key: cfg.grpcTlsKey }
+      : cfg.tlsCert !== undefined && cfg.tlsKey !== undefined
+        ? { cert: cfg.tlsCert, key: cfg.tlsKey }
+        : undefined;
   if (!keysGiven && production) {
     problems.push('CORDUM_ENV=production requires API keys: set CORDUM_API_KEYS or CORDUM_API_KEYS_FILE');
   } else if (!keysGiven && host !== undefined && !isLoopbackHost(host)) {
@@ -88,5 +111,25 @@ export function loadGatewayConfig(source: EnvSource = process.env): GatewayConfi
   if (problems.length > 0) {
     throw new InvalidError(`invalid configuration: ${problems.join('; ')}`, { code: 'config_invalid', details: { problems } });
   }
-  return Object.freeze({ ...cfg, production, instanceId: cfg.instanceId ?? `gateway-${hostname()}-${process.pid}` });
+  return Object.freeze({ ...cfg, production, grpcListen, grpcTlsFiles, instanceId: cfg.instanceId ?? `gateway-${hostname()}-${process.pid}` });
+}
+
+function grpcListenOf(addr: string, explicit: boolean, keysGiven: boolean, httpHost: string | undefined, problems: string[]): string | undefined {
+  if (addr.trim().toLowerCase() === 'off') return undefined;
+  let grpc: { host: string; port: number };
+  try {
+    grpc = parseListenAddress(addr);
+  } catch (err) {
+    problems.push(`GATEWAY_GRPC_ADDR ${(err as Error).message} (or off)`);
+    return undefined;
+  }
+  if (keysGiven || isLoopbackHost(grpc.host)) return addr;
+  if (!explicit) {
+    const host = httpHost !== undefined && isLoopbackHost(httpHost) ? httpHost : '127.0.0.1';
+    return `${host.includes(':') ? `[${host}]` : host}:${grpc.port}`;
+  }
+  problems.push(
+    `no API keys are configured, so gRPC would run open (no authentication); it does that only on localhost: set CORDUM_API_KEYS or bind GATEWAY_GRPC_ADDR=127.0.0.1:${grpc.port}`,
+  );
+  return undefined;
 }

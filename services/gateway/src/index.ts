@@ -8,9 +8,14 @@ import type { GatewayContext, GatewayStores } from './context.js';
 import { subscribeHeartbeats } from './handlers/bus.js';
 import { type GatewayApp, buildApp } from './http/app.js';
 import { isLoopbackHost, parseListenAddress } from './http/listen-address.js';
+import { createGatewayGrpcServer } from './grpc/server.js';
 import { createGatewayMetrics } from './metrics.js';
+import type { GatewayPolicy } from './policy/port.js';
 import { type GatewayOptions, resolveGatewayOptions } from './options.js';
 import { createWorkerRegistry } from './status/workers.js';
+import { createStreamHub } from './stream/hub.js';
+import { createStreamMetrics } from './stream/metrics.js';
+import type { GrpcServer } from '@cordum/rpc';
 
 export type GatewayDeps = {
   bus: Bus;
@@ -21,14 +26,19 @@ export type GatewayDeps = {
   metrics?: Metrics;
   clock?: Clock;
   options?: Partial<GatewayOptions>;
+  /** The safety kernel for the policy routes (main.ts: gRPC to SAFETY_KERNEL_ADDR; cordum dev: the in-process kernel). */
+  policy?: GatewayPolicy;
 };
 
 export type Gateway = {
   /** The Fastify instance (tests use app.inject; it is ready once createGateway resolves). */
   readonly app: GatewayApp;
-  /** Subscribes to heartbeats and listens on options.httpAddr. Refuses to listen open on a non-loopback address. */
-  listen(): Promise<{ host: string; port: number; url: string }>;
-  /** Stops listening (in-flight requests finish) and unsubscribes. */
+  /**
+   * Subscribes to heartbeats and the stream's subjects, listens on options.httpAddr, and serves gRPC on
+   * options.grpcAddr when set (`grpc` in the answer). Refuses to listen open on a non-loopback address.
+   */
+  listen(): Promise<{ host: string; port: number; url: string; grpc?: { host: string; port: number; url: string } }>;
+  /** Stops gRPC and the stream (sockets get 1001), stops listening (in-flight requests finish) and unsubscribes. */
   close(): Promise<void>;
   /** Every route with its declared role (what the role test checks). */
   readonly routes: readonly { method: string; url: string; role: RouteRole | undefined }[];
@@ -49,9 +59,12 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     clock,
     workers: createWorkerRegistry(options.workerTimeoutMs),
     startedAt: clock.now(),
+    ...(deps.policy === undefined ? {} : { policy: deps.policy }),
   };
   const routes: { method: string; url: string; role: RouteRole | undefined }[] = [];
+  const stream = createStreamHub(ctx, createStreamMetrics(rawMetrics), options.stream);
   const app = await buildApp({
+    stream,
     ctx,
     principals,
     metricsText: () => rawMetrics.text(),
@@ -60,6 +73,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   });
   await app.ready();
   let heartbeats: Subscription | undefined;
+  let grpc: GrpcServer | undefined;
 
   return {
     app,
@@ -71,7 +85,14 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
           `refusing to serve without authentication on ${options.httpAddr}: configure API keys, or bind to 127.0.0.1, localhost or [::1]`,
         );
       }
+      const grpcAddress = options.grpcAddr === undefined ? undefined : parseListenAddress(options.grpcAddr);
+      if (principals.open && grpcAddress !== undefined && !isLoopbackHost(grpcAddress.host)) {
+        throw new Error(
+          `refusing to serve gRPC without authentication on ${options.grpcAddr ?? ''}: configure API keys, or bind to 127.0.0.1, localhost or [::1]`,
+        );
+      }
       heartbeats ??= await subscribeHeartbeats(ctx);
+      await stream.start();
       await app.listen({ host, port });
       const address = app.server.address();
       const bound = typeof address === 'object' && address !== null ? address.port : port;
@@ -85,9 +106,18 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         );
       }
       logger.info({ url, docs: `${url}/api/v1/docs`, open: principals.open }, 'gateway listening');
-      return { host, port: bound, url };
+      if (grpcAddress === undefined) return { host, port: bound, url };
+      const hostPort = (p: number): string => `${grpcAddress.host.includes(':') ? `[${grpcAddress.host}]` : grpcAddress.host}:${p}`;
+      grpc ??= createGatewayGrpcServer(ctx, principals, { address: hostPort(grpcAddress.port), tls: options.grpcTls });
+      const { port: grpcPort } = await grpc.start();
+      const grpcUrl = `${options.grpcTls === undefined ? 'http' : 'https'}://${hostPort(grpcPort)}`;
+      logger.info({ url: grpcUrl, tls: options.grpcTls !== undefined }, 'gateway gRPC listening');
+      return { host, port: bound, url, grpc: { host: grpcAddress.host, port: grpcPort, url: grpcUrl } };
     },
     async close() {
+      await grpc?.stop();
+      grpc = undefined;
+      await stream.close();
       await app.close();
       await heartbeats?.drain();
       heartbeats = undefined;
@@ -98,6 +128,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 export { GATEWAY_ENV, type GatewayConfig, loadGatewayConfig } from './config.js';
 export { type GatewayOptions, GATEWAY_DEFAULTS } from './options.js';
 export { type GatewayStores } from './context.js';
+export { type GatewayPolicy } from './policy/port.js';
 export { type GatewayApp } from './http/app.js';
 export {
   type Credentials,

@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { connectNatsBus } from '@cordum/bus/nats';
 import { createLogger, createMetrics, toError } from '@cordum/core';
+import { createGrpcPdp } from '@cordum/pdp';
 import { createRedisStores } from '@cordum/store/redis';
 import { type ApiKeyEntry, createApiKeyResolver, createOpenResolver, parseApiKeys } from './auth/api-keys.js';
 import type { PrincipalResolver } from './auth/principal.js';
@@ -40,6 +41,10 @@ async function main(): Promise<void> {
     config.tlsCert === undefined || config.tlsKey === undefined
       ? undefined
       : { cert: await readFile(config.tlsCert), key: await readFile(config.tlsKey) };
+  const grpcTls =
+    config.grpcTlsFiles === undefined
+      ? undefined
+      : { cert: await readFile(config.grpcTlsFiles.cert), key: await readFile(config.grpcTlsFiles.key) };
   const stores = createRedisStores({ url: config.redisUrl, prefix: config.redisPrefix });
   const bus = await connectNatsBus({
     servers: config.natsUrl.split(',').map((s) => s.trim()),
@@ -50,12 +55,16 @@ async function main(): Promise<void> {
     logger,
     metrics,
   });
+  // The policy routes ask the safety kernel (2 s deadline, circuit breaker); a kernel that is down is a 503.
+  const kernelTls = config.kernelTlsCa === undefined ? undefined : { ca: await readFile(config.kernelTlsCa) };
+  const policy = createGrpcPdp({ address: config.kernelAddr, tls: kernelTls, logger });
   const gateway = await createGateway({
     bus,
     stores,
     principals,
     logger,
     metrics,
+    policy,
     options: {
       instanceId: config.instanceId,
       httpAddr: config.httpAddr,
@@ -69,10 +78,12 @@ async function main(): Promise<void> {
       defaultTenant: config.defaultTenant,
       build: { version: await packageVersion(), commit: config.buildCommit ?? '', date: config.buildDate ?? '' },
       tls,
+      grpcAddr: config.grpcListen,
+      grpcTls,
     },
   });
-  const { url } = await gateway.listen();
-  logger.info({ url, grpc: config.grpcAddr, instance: config.instanceId }, 'gateway ready');
+  const { url, grpc } = await gateway.listen();
+  logger.info({ url, grpc: grpc?.url ?? 'off', instance: config.instanceId }, 'gateway ready');
 
   let stopping = false;
   const shutdown = (signal: string): void => {
@@ -81,6 +92,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down');
     void (async () => {
       await gateway.close();
+      policy.close();
       await bus.drain();
       await stores.close();
       process.exit(0);

@@ -1,3 +1,5 @@
+import { STREAM_DEFAULTS, type StreamOptions } from './stream/hub.js';
+
 /** Tunables of one gateway instance (resolved from env by config.ts, or passed by tests and cordum dev). */
 export type GatewayOptions = {
   /** Sender id of packets this instance publishes. */
@@ -25,6 +27,12 @@ export type GatewayOptions = {
   build: { version: string; commit: string; date: string };
   /** PEM contents; HTTPS when set. */
   tls: { cert: string | Buffer; key: string | Buffer } | undefined;
+  /** gRPC (cordum.v1.CordumApi) listen address, started by listen(); undefined = no gRPC. */
+  grpcAddr: string | undefined;
+  /** PEM contents; gRPC over TLS when set. */
+  grpcTls: { cert: string | Buffer; key: string | Buffer } | undefined;
+  /** GET /api/v1/stream: connections, per-socket queue, ping interval. */
+  stream: StreamOptions;
 };
 
 export const GATEWAY_DEFAULTS: Omit<GatewayOptions, 'instanceId'> = {
@@ -40,6 +48,9 @@ export const GATEWAY_DEFAULTS: Omit<GatewayOptions, 'instanceId'> = {
   traceScanLimit: 5000,
   build: { version: '0.1.0', commit: '', date: '' },
   tls: undefined,
+  grpcAddr: undefined,
+  grpcTls: undefined,
+  stream: STREAM_DEFAULTS,
 };
 
 export function resolveGatewayOptions(options: Partial<GatewayOptions> = {}): GatewayOptions {

@@ -50,4 +50,73 @@ describe('tenant isolation', () => {
     expect((await t.call('GET', `/api/v1/jobs/${plain.job_id}`, { key: KEYS.adminB })).statusCode).toBe(200);
     expect(((await t.call('GET', '/api/v1/jobs', { key: KEYS.adminB })).json<{ items: unknown[] }>()).items).toHaveLength(3);
   });
+
+  it('store-backed kinds (config, schemas, locks, artifacts, pointers, audit): tenant A gets 404 for every tenant-B object, B\'s stay unchanged', async () => {
+    const asB = async (method: 'POST' | 'PUT', url: string, body: unknown) => {
+      const res = await t.call(method, url, { key: KEYS.adminB, body });
+      expect(res.statusCode, url).toBeLessThan(300);
+      return res.json<Record<string, unknown>>();
+    };
+    await asB('POST', '/api/v1/config', { scope: 'org', data: { owner: 'b' } });
+    await asB('POST', '/api/v1/config', { scope: 'team', scope_id: 'b-team', data: { owner: 'b' } });
+    await asB('POST', '/api/v1/schemas', { id: 'b-pack/Secret', schema: { type: 'object' } });
+    await asB('POST', '/api/v1/locks/acquire', { resource: 'b-res', owner: 'b-owner', mode: 'exclusive', ttl_ms: 600_000 });
+    const art = (await asB('POST', '/api/v1/artifacts', { content: 'tenant b evidence' }))['artifact_ptr'] as string;
+    const job = (await asB('POST', '/api/v1/jobs', { prompt: 'tenant b input' }))['job_id'] as string;
+    await holdForApproval(t.stores, job);
+    await asB('POST', `/api/v1/approvals/${job}/reject`, { reason: 'b reason' });
+    await t.stores.audit.append({ tenant: 'tenant-b', kind: 'policy.decision', actor: 'scheduler', subject: job, data: { decision: 'DENY' } });
+    const enc = encodeURIComponent;
+
+    const probes: [string, 'GET' | 'POST' | 'DELETE', string, unknown?][] = [
+      ['org config', 'GET', '/api/v1/config?scope=org&scope_id=tenant-b'],
+      ['team config', 'GET', '/api/v1/config?scope=team&scope_id=b-team'],
+      ['config history', 'GET', '/api/v1/config/history?scope=team&scope_id=b-team'],
+      ['config rollback', 'POST', '/api/v1/config/rollback', { scope: 'team', scope_id: 'b-team', to_revision: 1 }],
+      ['effective config', 'GET', '/api/v1/config/effective?org_id=tenant-b'],
+      ['schema', 'GET', `/api/v1/schemas/${enc('b-pack/Secret')}`],
+      ['schema delete', 'DELETE', `/api/v1/schemas/${enc('b-pack/Secret')}`],
+      ['lock', 'GET', '/api/v1/locks?resource=b-res'],
+      ['lock release', 'POST', '/api/v1/locks/release', { resource: 'b-res', owner: 'b-owner' }],
+      ['lock renew', 'POST', '/api/v1/locks/renew', { resource: 'b-res', owner: 'b-owner' }],
+      ['artifact', 'GET', `/api/v1/artifacts/${enc(art)}`],
+      ['artifact pointer', 'GET', `/api/v1/pointers?ptr=${enc(art)}`],
+      ['context pointer', 'GET', `/api/v1/pointers?ptr=${enc(`redis://ctx:${job}`)}`],
+      ['memory key', 'GET', `/api/v1/memory?key=${enc(`ctx:${job}`)}`],
+    ];
+    for (const [what, method, url, body] of probes) {
+      const res = await t.call(method, url, { key: KEYS.adminA, ...(body === undefined ? {} : { body }) });
+      expect(res.statusCode, what).toBe(404);
+      expect(['not_found', 'lock_not_held'], what).toContain(res.json<{ error: { code: string } }>().error.code);
+      // Nothing of B's: its tenant name (unless the caller typed it), data, schema or owners.
+      if (!url.includes('tenant-b')) expect(res.body, what).not.toContain('tenant-b');
+      for (const secret of ['tenant b', '"owner":"b"', '"type":"object"', '"owners"']) expect(res.body, what).not.toContain(secret);
+    }
+    // Lists never show B's objects.
+    expect((await t.call('GET', '/api/v1/schemas', { key: KEYS.adminA })).json<{ items: unknown[] }>().items).toEqual([]);
+    for (const url of ['/api/v1/audit/decisions', '/api/v1/audit/approvals']) {
+      expect((await t.call('GET', url, { key: KEYS.adminA })).json<{ items: unknown[] }>().items, url).toEqual([]);
+    }
+    const effectiveA = (await t.call('GET', '/api/v1/config/effective?team_id=b-team', { key: KEYS.adminA })).json<{ data: unknown }>();
+    expect(effectiveA.data).toEqual({});
+    // A's writes under the same names land in A's own namespace.
+    expect((await t.call('POST', '/api/v1/config', { key: KEYS.adminA, body: { scope: 'team', scope_id: 'b-team', data: { owner: 'a' }, revision: 0 } })).statusCode).toBe(200);
+    expect((await t.call('POST', '/api/v1/locks/acquire', { key: KEYS.adminA, body: { resource: 'b-res', owner: 'a-owner' } })).statusCode).toBe(200);
+    expect((await t.call('POST', '/api/v1/schemas', { key: KEYS.adminA, body: { id: 'b-pack/Secret', schema: { type: 'string' } } })).statusCode).toBe(201);
+
+    // Nothing of B's changed.
+    expect((await t.stores.config.get({ scope: 'team', tenant: 'tenant-b', scopeId: 'b-team' }))).toMatchObject({ revision: 1, data: { owner: 'b' } });
+    expect((await t.stores.config.get({ scope: 'org', tenant: 'tenant-b', scopeId: 'tenant-b' }))).toMatchObject({ revision: 1, data: { owner: 'b' } });
+    expect(await t.stores.schemas.get('tenant-b', 'b-pack/Secret')).toMatchObject({ version: 1, schema: { type: 'object' } });
+    const lock = await t.stores.locks.get('tenant-b', 'b-res');
+    expect(lock?.mode).toBe('exclusive');
+    expect(Object.keys(lock?.owners ?? {})).toEqual(['b-owner']);
+    expect(lock?.owners['b-owner']?.count).toBe(1);
+    expect((await t.stores.artifacts.get('tenant-b', art))?.meta.sizeBytes).toBe('tenant b evidence'.length);
+    expect((await t.stores.pointers.get(`redis://ctx:${job}`))?.tenant).toBe('tenant-b');
+    // And B sees its own.
+    expect((await t.call('GET', '/api/v1/config?scope=team&scope_id=b-team', { key: KEYS.adminB })).json<{ data: unknown }>().data).toEqual({ owner: 'b' });
+    expect((await t.call('GET', '/api/v1/audit/approvals', { key: KEYS.adminB })).json<{ items: unknown[] }>().items).toHaveLength(1);
+    expect((await t.call('GET', `/api/v1/pointers?ptr=${enc(art)}`, { key: KEYS.adminB })).statusCode).toBe(200);
+  });
 });

@@ -2,6 +2,7 @@ import { create, fromJson, toJson } from '@bufbuild/protobuf';
 import type { Bus } from '@cordum/bus';
 import {
   type Clock,
+  type CordumError,
   type JsonValue,
   type Logger,
   type Metrics,
@@ -41,7 +42,7 @@ import {
   newPacket,
   OutputCheckRequestSchema,
 } from '@cordum/protocol';
-import type { DlqStore, JobPatch, JobRecord, JobStore, PointerStore } from '@cordum/store';
+import type { DlqStore, JobPatch, JobRecord, JobStore, PointerStore, SlotRequest } from '@cordum/store';
 import {
   type AttemptPolicy,
   type Outcome,
@@ -54,6 +55,7 @@ import type { createEffectiveConfigReader } from './config/effective-config.js';
 import type { RoutingSource } from './config/routing-source.js';
 import type { SchedulerMetrics } from './metrics.js';
 import type { SchedulerOptions } from './options.js';
+import { quotaLimits } from './quotas/quota-limits.js';
 import { timeoutsForTopic } from './routing/routing-config.js';
 import { route } from './routing/select.js';
 import type { WorkerRegistry } from './routing/workers.js';
@@ -68,8 +70,24 @@ import type { WorkerRegistry } from './routing/workers.js';
 //   data.dispatch        {subject, pool, worker_id, attempt, lease_ms, at}
 //   data.pending_result  a SUCCEEDED result waiting for the output policy
 //   data.safety_failures consecutive kernel outages (for backoff)
+//
+// Quotas: the write that moves a job out of PENDING (into SCHEDULED or DISPATCHED) also takes its
+// concurrency slot in the store (TransitionRequest.slot: tenant and actor limits checked atomically, so no
+// number of instances can overshoot), and the write that ends the job releases it. A refused slot leaves
+// the job PENDING with wait reason tenant_limit or actor_limit and a due time.
 
 const IN_FLIGHT: readonly JobState[] = ['SCHEDULED', 'DISPATCHED', 'RUNNING'];
+/** Jobs remembered per quota for an early wake-up (the due time still covers any beyond it). */
+const MAX_SLOT_WAITERS = 1000;
+
+/** A concurrency slot to take with the write that schedules a job, and what a refusal stores. */
+type SlotAsk = {
+  request: SlotRequest;
+  /** slotReleases when the job was decided: a release since then means the refusal may be stale. */
+  seen: number;
+  /** Written with the wait when the slot is refused (the decision record, the deadline). */
+  keep: JobPatch;
+};
 
 export type EngineDeps = {
   bus: Bus;
@@ -116,6 +134,11 @@ export type ResultFields = {
 
 export function encodeRequest(request: JobRequest): string {
   return encodeStoredRequest(request);
+}
+
+/** Who a job counts against within its tenant (quotas): meta.actor_id, else principal_id; "" for nobody. */
+export function actorOf(request: JobRequest): string {
+  return request.meta?.actorId || request.principalId;
 }
 
 export function decodeRequest(job: JobRecord): JobRequest {
@@ -165,6 +188,54 @@ export function createEngine(deps: EngineDeps) {
       wake(w.pool, free);
     }
   }
+  // Jobs waiting for a quota slot, by quota: `t\0<tenant>` (tenant_limit) or `a\0<tenant>\0<actor>`
+  // (actor_limit). A slot this instance releases wakes one of each at once; releases elsewhere are found by
+  // the due time.
+  const slotWaiters = new Map<string, Set<string>>();
+  let slotReleases = 0;
+  const quotaKey = (tenant: string, actor: string | null): string =>
+    actor === null ? `t\u0000${tenant}` : `a\u0000${tenant}\u0000${actor}`;
+
+  function parkForSlot(key: string, jobId: string): void {
+    let set = slotWaiters.get(key);
+    if (set === undefined) {
+      set = new Set();
+      slotWaiters.set(key, set);
+    }
+    set.add(jobId);
+    if (set.size > MAX_SLOT_WAITERS) {
+      const oldest = set.values().next();
+      if (oldest.done !== true) set.delete(oldest.value);
+    }
+  }
+
+  /** Hands a freed slot to one job still waiting on this quota (skipping any that moved on meanwhile). */
+  function wakeSlotWaiter(key: string): void {
+    const set = slotWaiters.get(key);
+    const next = set?.values().next();
+    if (set === undefined || next === undefined || next.done === true) return;
+    const id = next.value;
+    set.delete(id);
+    if (set.size === 0) slotWaiters.delete(key);
+    void (async () => {
+      const job = await jobs.get(id);
+      if (job === undefined || (job.waitReason !== 'tenant_limit' && job.waitReason !== 'actor_limit')) {
+        wakeSlotWaiter(key);
+        return;
+      }
+      await advance(id, job);
+    })().catch((err: unknown) => logger.warn({ job_id: id, err: toError(err).message }, 'wake-up failed; the due time retries'));
+  }
+
+  /** This instance ended a job that held a slot (the store released it in the same write). */
+  function slotFreed(job: JobRecord): void {
+    slotReleases++;
+    if (slotWaiters.size === 0) return;
+    const actor = actorOf(decodeRequest(job));
+    if (actor !== '') wakeSlotWaiter(quotaKey(job.tenant, actor));
+    wakeSlotWaiter(quotaKey(job.tenant, null));
+  }
+
   const enc = (packet: BusPacket): Uint8Array => encodePacket(packet);
   // Effective config documents are cached (and shared by every job of a scope) for a short TTL: their JSON
   // is made once per cached document, not once per job.
@@ -193,6 +264,7 @@ export function createEngine(deps: EngineDeps) {
     reason: string,
     expectVersion = false,
     via?: { state: JobState; reason: string },
+    slot?: SlotRequest,
   ): Promise<JobRecord | undefined> {
     try {
       return await jobs.transition(job.id, {
@@ -203,6 +275,7 @@ export function createEngine(deps: EngineDeps) {
         reason,
         ...(expectVersion ? { expectedVersion: job.version } : {}),
         ...(via === undefined ? {} : { via }),
+        ...(slot === undefined ? {} : { slot }),
       });
     } catch (err) {
       if (isCordumError(err) && (err.code === 'state_conflict' || err.code === 'not_found')) {
@@ -272,6 +345,7 @@ export function createEngine(deps: EngineDeps) {
     );
     if (done === undefined) return undefined;
     metrics.terminal.inc({ state, topic: job.topic });
+    if (IN_FLIGHT.includes(job.state)) slotFreed(done);
     if (info.cancelWorker === true) await publishCancel(done, info.message);
     if (info.dlq) {
       metrics.dlq.inc({ reason: info.reasonCode });
@@ -466,20 +540,12 @@ export function createEngine(deps: EngineDeps) {
         return;
     }
 
-    // Quotas: running jobs of the tenant against the policy constraint or the effective config limit.
-    const limit =
-      response.constraints?.budgets?.maxConcurrentJobs ||
-      numberAt(effective.data, ['limits', 'max_concurrent_jobs']) ||
-      0;
-    if (limit > 0) {
-      const counts = await jobs.countByState(job.tenant);
-      const running = counts.SCHEDULED + counts.DISPATCHED + counts.RUNNING;
-      if (running >= limit) {
-        await wait(job, 'tenant_limit', options.waitRetryMs, { ...keep, data: record });
-        return;
-      }
-    }
-
+    // Quotas: the slot is taken by the write that schedules the job (below), atomically in the store.
+    const slot: SlotAsk = {
+      request: slotRequest(request, response.constraints, effective.data),
+      seen: slotReleases,
+      keep: { ...keep, data: record },
+    };
     const seen = capacityEvents;
     const routed = route(
       { topic: job.topic, requires: request.meta?.requires ?? [], labels: request.labels },
@@ -496,12 +562,55 @@ export function createEngine(deps: EngineDeps) {
         });
         return;
       case 'wait':
-        await waitForCapacity(job, routed.reason, routed.pool, record, seen, keep);
+        await waitForCapacity(job, routed.reason, routed.pool, record, seen, slot, keep);
         return;
       case 'dispatch':
-        await dispatch(job, request, routed, response, effective.data, record);
+        await dispatch(job, request, routed, response, effective.data, record, slot);
         return;
     }
+  }
+
+  /** The slot a job asks for: its actor and the tenant and actor limits that apply to it. */
+  function slotRequest(
+    request: JobRequest,
+    constraints: PolicyCheckResponse['constraints'],
+    effective: Record<string, JsonValue>,
+  ): SlotRequest {
+    return quotaLimits({ actor: actorOf(request), constraintLimit: constraints?.budgets?.maxConcurrentJobs ?? 0, effective });
+  }
+
+  /**
+   * Runs the write that schedules a job with its slot; a refused slot (quota_exceeded) becomes a wait. Returns
+   * the written record, or undefined when the write lost or the job now waits for a slot.
+   */
+  async function withSlot(job: JobRecord, slot: SlotAsk, write: (slot: SlotRequest) => Promise<JobRecord | undefined>): Promise<JobRecord | undefined> {
+    try {
+      return await write(slot.request);
+    } catch (err) {
+      if (!isCordumError(err) || err.code !== 'quota_exceeded') throw err;
+      await waitForSlot(job, err, slot);
+      return undefined;
+    }
+  }
+
+  /** The tenant or the actor holds its limit: a due time, and an early wake-up when this instance frees a slot. */
+  async function waitForSlot(job: JobRecord, err: CordumError, slot: SlotAsk): Promise<void> {
+    const byActor = err.details['scope'] === 'actor';
+    const reason = byActor ? 'actor_limit' : 'tenant_limit';
+    metrics.waits.inc({ reason });
+    const waiting = await cas(
+      job,
+      job.state,
+      job.state,
+      { ...slot.keep, waitReason: reason, dueAt: now() + options.waitRetryMs },
+      err.message,
+      true,
+    );
+    if (waiting === undefined) return;
+    const key = quotaKey(job.tenant, byActor ? (slot.request.actor ?? null) : null);
+    parkForSlot(key, job.id);
+    // A slot freed here while this job was being refused found nobody parked: hand it over now.
+    if (slotReleases !== slot.seen) wakeSlotWaiter(key);
   }
 
   /**
@@ -514,18 +623,23 @@ export function createEngine(deps: EngineDeps) {
     pool: string,
     record: Record<string, JsonValue | null>,
     seen: number,
+    slot: SlotAsk,
     keep: JobPatch = {},
   ): Promise<void> {
-    metrics.waits.inc({ reason });
-    const waiting = await cas(
-      job,
-      ['PENDING', 'SCHEDULED'],
-      'SCHEDULED',
-      { ...keep, waitReason: reason, dueAt: now() + options.waitRetryMs, leaseExpiresAt: null, data: record },
-      job.state === 'SCHEDULED' ? '' : reason,
-      true,
+    const waiting = await withSlot(job, slot, (request) =>
+      cas(
+        job,
+        ['PENDING', 'SCHEDULED'],
+        'SCHEDULED',
+        { ...keep, waitReason: reason, dueAt: now() + options.waitRetryMs, leaseExpiresAt: null, data: record },
+        job.state === 'SCHEDULED' ? '' : reason,
+        true,
+        undefined,
+        request,
+      ),
     );
     if (waiting === undefined) return;
+    metrics.waits.inc({ reason });
     park(pool, job.id);
     if (capacityEvents !== seen) wake(pool, 1);
   }
@@ -552,6 +666,7 @@ export function createEngine(deps: EngineDeps) {
     response: PolicyCheckResponse | undefined,
     effective: Record<string, JsonValue>,
     record: Record<string, JsonValue | null>,
+    slot: SlotAsk,
   ): Promise<void> {
     const constraints = response?.constraints;
     const attempts = policyOf(job, request, constraints);
@@ -564,7 +679,7 @@ export function createEngine(deps: EngineDeps) {
     // Store the attempt's lease before anything is published: a crash after this point is recovered by the
     // lease expiring, and of several instances racing here only the CAS winner publishes. One write passes
     // through SCHEDULED (the attempt) to DISPATCHED (about to be published), recording both steps.
-    const dispatched = await cas(
+    const dispatched = await withSlot(job, slot, (request) => cas(
       job,
       ['PENDING', 'SCHEDULED'],
       'DISPATCHED',
@@ -590,7 +705,8 @@ export function createEngine(deps: EngineDeps) {
       `dispatching to ${target.subject}`,
       true,
       { state: 'SCHEDULED', reason: `attempt ${attempt} to ${target.subject}` },
-    );
+      request,
+    ));
     if (dispatched === undefined) return;
 
     const out = create(JobRequestSchema, request);
@@ -675,6 +791,16 @@ export function createEngine(deps: EngineDeps) {
 
   async function redispatch(job: JobRecord): Promise<void> {
     const request = decodeRequest(job);
+    const stored = storedResponse(job);
+    const effective = await deps.effective.read({
+      tenant: job.tenant,
+      team: request.env['team_id'] ?? '',
+      workflow: request.workflowId,
+      step: request.env['step_id'] ?? '',
+    });
+    // A job in SCHEDULED already holds its slot (the store keeps it, nothing is checked); asked for anyway,
+    // so a job scheduled without one (before quotas existed) gets one or waits.
+    const slot: SlotAsk = { request: slotRequest(request, stored?.constraints, effective.data), seen: slotReleases, keep: {} };
     const seen = capacityEvents;
     const routed = route(
       { topic: job.topic, requires: request.meta?.requires ?? [], labels: request.labels },
@@ -691,16 +817,10 @@ export function createEngine(deps: EngineDeps) {
       return;
     }
     if (routed.kind === 'wait') {
-      await waitForCapacity(job, routed.reason, routed.pool, {}, seen);
+      await waitForCapacity(job, routed.reason, routed.pool, {}, seen, slot);
       return;
     }
-    const effective = await deps.effective.read({
-      tenant: job.tenant,
-      team: request.env['team_id'] ?? '',
-      workflow: request.workflowId,
-      step: request.env['step_id'] ?? '',
-    });
-    await dispatch(job, request, routed, storedResponse(job), effective.data, {});
+    await dispatch(job, request, routed, stored, effective.data, {}, slot);
   }
 
   /** The policy decision recorded on the job, as a response (for retries of an already-allowed job). */
@@ -795,6 +915,7 @@ export function createEngine(deps: EngineDeps) {
       );
       if (done !== undefined) {
         metrics.terminal.inc({ state: 'SUCCEEDED', topic: done.topic });
+        slotFreed(done);
         if (done.workerId !== null) {
           deps.registry.noteCompletion(done.workerId);
           capacityChanged(done.workerId);
@@ -932,6 +1053,7 @@ export function createEngine(deps: EngineDeps) {
     );
     if (done === undefined) return;
     metrics.terminal.inc({ state: 'SUCCEEDED', topic: job.topic });
+    slotFreed(done);
     await stopNewerAttempt(done, r);
     // Workflows wait on sys.job.result: when the stored pointer differs from the worker's (redacted), say so.
     if (resultPtr !== r.result_ptr) await publishResult(done, 'SUCCEEDED', ErrorCode.UNSPECIFIED, '', '', resultPtr);
@@ -982,6 +1104,20 @@ export function createEngine(deps: EngineDeps) {
 
   // ---- timers ------------------------------------------------------------------------------------
 
+  let lastSlotRepair: number | undefined;
+
+  /** Leak repair of quota slots (a record lost outside the store's writes), every slotRepairMs. */
+  async function repairSlots(): Promise<void> {
+    const at = deps.clock.now();
+    if (lastSlotRepair !== undefined && at - lastSlotRepair < options.slotRepairMs) return;
+    lastSlotRepair = at;
+    const released = await jobs.repairSlots();
+    if (released > 0) {
+      metrics.slotsRepaired.inc(released);
+      logger.warn({ released }, 'released quota slots held by jobs that no longer run');
+    }
+  }
+
   async function tick(): Promise<void> {
     await deps.storeClock.sync();
     const lost = deps.registry.expire(deps.clock.now());
@@ -1003,6 +1139,7 @@ export function createEngine(deps: EngineDeps) {
     }
     // A job can be on both lists (a result waiting for the output policy has a due time and a lease): once.
     for (const id of new Set([...due, ...leases].map((d) => d.id))) work.push(advance(id));
+    work.push(repairSlots());
     const results = await Promise.allSettled(work);
     for (const r of results) {
       if (r.status === 'rejected') logger.warn({ err: toError(r.reason).message }, 'timer action failed; retried next tick');

@@ -15,6 +15,7 @@ export type SchedulerMetrics = {
   reconcilerActions: Counter<'kind'>;
   lateResults: Counter<never>;
   casLost: Counter<never>;
+  slotsRepaired: Counter<never>;
 };
 
 export function createSchedulerMetrics(metrics: Metrics = createMetrics()): SchedulerMetrics {
@@ -32,5 +33,6 @@ export function createSchedulerMetrics(metrics: Metrics = createMetrics()): Sche
     reconcilerActions: metrics.counter('scheduler_reconciler_actions_total', 'Timer entries handled, by kind', ['kind']),
     lateResults: metrics.counter('scheduler_late_results_total', 'Results for jobs already terminal (first result wins)'),
     casLost: metrics.counter('scheduler_cas_lost_total', 'Compare-and-set writes lost to another writer'),
+    slotsRepaired: metrics.counter('scheduler_quota_slots_repaired_total', 'Quota slots released by leak repair (held by jobs no longer in flight)'),
   };
 }

@@ -17,8 +17,10 @@ export type SchedulerOptions = {
   safetyBackoff: BackoffOptions;
   /** THROTTLE decisions wait this long before the job is checked again. */
   throttleDelayMs: number;
-  /** no_workers / pool_overloaded / tenant_limit waits. */
+  /** no_workers / pool_overloaded / tenant_limit / actor_limit waits. */
   waitRetryMs: number;
+  /** How often quota slots held by jobs no longer in flight are looked for and released (leak repair). */
+  slotRepairMs: number;
   /** A PENDING job nobody picked up (lost submit) is replayed after this long. */
   submitGraceMs: number;
   /** How often the routing config is re-read (also on sys.config.changed). */
@@ -44,6 +46,7 @@ export const SCHEDULER_DEFAULTS: Omit<SchedulerOptions, 'instanceId' | 'bootstra
   safetyBackoff: { initialMs: 500, maxMs: 30_000, multiplier: 2, jitter: 'equal' },
   throttleDelayMs: 5000,
   waitRetryMs: 2000,
+  slotRepairMs: 60_000,
   submitGraceMs: 10_000,
   configReloadMs: 2000,
   effectiveConfigTtlMs: 2000,

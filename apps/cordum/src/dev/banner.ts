@@ -29,6 +29,13 @@ export function devBanner(platform: DevPlatform, where: { cwd: string; kernelAdd
   const topic = platform.examples ? 'job.demo.approval' : 'job.default';
   lines.push(
     ...gatewayFirstCommands(platform.gateway.httpUrl, platform.examples).map((c) => `  ${c}`),
+    ...(platform.gateway.grpcUrl === null
+      ? []
+      : [
+          "  # a job through the gateway's gRPC API (cordum.v1.CordumApi; --list-methods shows the rest)",
+          `  npx buf curl --protocol grpc --http2-prior-knowledge --data '{"topic":"${platform.examples ? 'job.demo.echo' : 'job.default'}","prompt":"hello"}' \\`,
+          `    ${platform.gateway.grpcUrl}/cordum.v1.CordumApi/SubmitJob`,
+        ]),
     `  # what the policy decides for a job on ${topic}, straight from the safety kernel (no record written)`,
     `  npx buf curl --protocol grpc --http2-prior-knowledge --data '{"topic":"${topic}","tenant":"default"}' \\`,
     `    ${kernel}/cordum.agent.v1.SafetyKernel/Evaluate`,

@@ -61,7 +61,11 @@ describe('cordum dev platform (memory backends)', () => {
     expect(platform.policySnapshot).toMatch(/^demo-1:/);
     expect(platform.workers).toEqual([{ workerId: `demo-worker-${process.pid}`, module: expect.stringContaining('demo-worker') as string }]);
     expect(platform.kernelPort).toBeGreaterThan(0);
-    expect(platform.gateway).toMatchObject({ httpUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) as string, open: true });
+    expect(platform.gateway).toMatchObject({
+      httpUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) as string,
+      grpcUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) as string,
+      open: true,
+    });
     expect(output.lines).toContain('starting the scheduler…');
 
     const bus = await platform.connectBus('test client');
@@ -100,6 +104,8 @@ describe('cordum dev platform (memory backends)', () => {
     expect(lines.join('\n')).toContain(`http://127.0.0.1:${platform.metricsPort}/metrics`);
     expect(lines.join('\n')).toContain(`curl -s ${platform.gateway.httpUrl}/api/v1/jobs -H 'content-type: application/json' -d '{"topic":"job.demo.echo","prompt":"hello"}'`);
     expect(lines.join('\n')).toContain(`http://127.0.0.1:${platform.kernelPort}/cordum.agent.v1.SafetyKernel/Evaluate`);
+    expect(lines.join('\n')).toContain(`(HTTP; gRPC ${platform.gateway.grpcUrl}; open mode`);
+    expect(lines.join('\n')).toContain(`${platform.gateway.grpcUrl}/cordum.v1.CordumApi/SubmitJob`);
 
     running.splice(running.indexOf(platform), 1);
     await platform.stop();

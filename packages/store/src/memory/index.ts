@@ -10,7 +10,9 @@ import { createMemoryIdempotencyStore } from './idempotency-store.js';
 import { createMemoryJobStore } from './job-store.js';
 import { createMemoryLockStore } from './lock-store.js';
 import { createMemoryPointerStore } from './pointer-store.js';
+import { createMemoryRunStore } from './run-store.js';
 import { createMemorySchemaStore } from './schema-store.js';
+import { createMemoryWorkflowStore } from './workflow-store.js';
 
 export type MemoryStoresOptions = StoreOptions & { clock?: Clock };
 
@@ -26,6 +28,8 @@ export function createMemoryStores(options: MemoryStoresOptions = {}): Stores {
     idempotency: createMemoryIdempotencyStore(ctx),
     schemas: createMemorySchemaStore(ctx),
     audit: createMemoryAuditLog(ctx),
+    workflows: createMemoryWorkflowStore(ctx),
+    runs: createMemoryRunStore(ctx),
     ping: () => Promise.resolve(),
     close: () => Promise.resolve(),
   };
@@ -42,4 +46,6 @@ export {
   createMemoryLockStore,
   createMemoryPointerStore,
   createMemorySchemaStore,
+  createMemoryWorkflowStore,
+  createMemoryRunStore,
 };

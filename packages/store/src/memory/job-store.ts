@@ -3,6 +3,7 @@ import type { JobState } from '@cordum/protocol';
 import { checkTenant, isExpired, pageOf, settle } from '../model/common.js';
 import {
   type CheckedPatch,
+  type CheckedSlot,
   type CheckedTransition,
   type JobCursor,
   type JobScalars,
@@ -19,12 +20,14 @@ import {
   invalidTransitionMessage,
   isPossibleJobId,
   notFoundMessage,
+  quotaMessage,
+  SLOT_STATES,
   stateConflictMessage,
   timerField,
   zeroStateCounts,
 } from '../model/job.js';
 import type { Page } from '../ports/common.js';
-import type { DueJob, JobEvent, JobRecord, JobStore } from '../ports/job-store.js';
+import type { DueJob, JobEvent, JobRecord, JobStore, SlotUsage } from '../ports/job-store.js';
 import type { MemoryStoreContext } from './context.js';
 
 // The embedded JobStore. Every method runs synchronously to completion inside one tick, so a
@@ -103,6 +106,8 @@ export function createMemoryJobStore(ctx: MemoryStoreContext): JobStore {
   // also expiry order, so sweeping stops at the first live entry; live() re-checks each read regardless.
   const retired: Array<{ id: string; expiresAt: number }> = [];
   let retiredHead = 0;
+  // Concurrency slots (quotas), per tenant: job id → actor ("" for none), and actor → slots held.
+  const slots = new Map<string, { jobs: Map<string, string>; actors: Map<string, number> }>();
 
   const now = (): number => ctx.clock.now();
 
@@ -159,6 +164,58 @@ export function createMemoryJobStore(ctx: MemoryStoreContext): JobStore {
     active.delete(row.id);
     row.expiresAt = at + ctx.options.jobRetentionMs;
     retired.push({ id: row.id, expiresAt: row.expiresAt });
+  }
+
+  function tenantSlots(tenant: string): { jobs: Map<string, string>; actors: Map<string, number> } {
+    let t = slots.get(tenant);
+    if (t === undefined) {
+      t = { jobs: new Map(), actors: new Map() };
+      slots.set(tenant, t);
+    }
+    return t;
+  }
+
+  /** Throws quota_exceeded when the slot cannot be taken; checks the actor first (see TransitionRequest.slot). */
+  function checkQuota(row: Row, slot: CheckedSlot): void {
+    const held = slots.get(row.tenant);
+    if (held?.jobs.has(row.id) === true) return;
+    const refuse = (scope: 'tenant' | 'actor', active: number, limit: number): ConflictError => {
+      const message = quotaMessage(scope, row.tenant, slot.actor, active, limit);
+      return new ConflictError(message, {
+        code: 'quota_exceeded',
+        details: { scope, tenant: row.tenant, actor: slot.actor, active, limit, message },
+      });
+    };
+    if (slot.actor !== '' && slot.actorLimit > 0) {
+      const active = held?.actors.get(slot.actor) ?? 0;
+      if (active >= slot.actorLimit) throw refuse('actor', active, slot.actorLimit);
+    }
+    if (slot.tenantLimit > 0) {
+      const active = held?.jobs.size ?? 0;
+      if (active >= slot.tenantLimit) throw refuse('tenant', active, slot.tenantLimit);
+    }
+  }
+
+  function takeSlot(row: Row, slot: CheckedSlot): void {
+    const t = tenantSlots(row.tenant);
+    if (t.jobs.has(row.id)) return;
+    t.jobs.set(row.id, slot.actor);
+    if (slot.actor !== '') t.actors.set(slot.actor, (t.actors.get(slot.actor) ?? 0) + 1);
+  }
+
+  /** Releases the job's slot, if it holds one; true when it did. */
+  function releaseSlot(tenant: string, id: string): boolean {
+    const t = slots.get(tenant);
+    const actor = t?.jobs.get(id);
+    if (t === undefined || actor === undefined) return false;
+    t.jobs.delete(id);
+    if (actor !== '') {
+      const left = (t.actors.get(actor) ?? 1) - 1;
+      if (left > 0) t.actors.set(actor, left);
+      else t.actors.delete(actor);
+    }
+    if (t.jobs.size === 0) slots.delete(tenant);
+    return true;
   }
 
   function appendEvent(row: Row, event: JobEvent): void {
@@ -247,6 +304,7 @@ export function createMemoryJobStore(ctx: MemoryStoreContext): JobStore {
             details: { current_state: row.state, to: req.to, message },
           });
         }
+        if (req.slot !== null) checkQuota(row, req.slot);
         const t = now();
         let from = row.state;
         applyPatch(row, req.patch);
@@ -277,6 +335,8 @@ export function createMemoryJobStore(ctx: MemoryStoreContext): JobStore {
           });
         }
         if (req.terminal) retire(row, t);
+        if (!req.keepsSlot) releaseSlot(row.tenant, row.id);
+        else if (req.slot !== null) takeSlot(row, req.slot);
         return toRecord(row);
       });
     },
@@ -343,6 +403,31 @@ export function createMemoryJobStore(ctx: MemoryStoreContext): JobStore {
         const counts = zeroStateCounts();
         for (const row of liveRows(tenant)) counts[row.state] += 1;
         return counts;
+      });
+    },
+
+    slots(tenant) {
+      return settle((): SlotUsage => {
+        checkTenant(tenant);
+        const t = slots.get(tenant);
+        return { tenant: t?.jobs.size ?? 0, actors: Object.fromEntries(t?.actors ?? []) };
+      });
+    },
+
+    repairSlots(options) {
+      return settle(() => {
+        const only = options?.tenant;
+        if (only !== undefined) checkTenant(only);
+        let released = 0;
+        for (const [tenant, t] of [...slots]) {
+          if (only !== undefined && tenant !== only) continue;
+          for (const id of [...t.jobs.keys()]) {
+            const row = live(id);
+            const holds = row !== undefined && row.tenant === tenant && SLOT_STATES.includes(row.state);
+            if (!holds && releaseSlot(tenant, id)) released += 1;
+          }
+        }
+        return released;
       });
     },
 

@@ -9,7 +9,15 @@ import {
   isTerminalJobState,
 } from '@cordum/protocol';
 import { encodeCursor, pageLimit } from '../ports/cursor.js';
-import type { JobPatch, JobQuery, JobRecord, JobTimer, NewJob, TransitionRequest } from '../ports/job-store.js';
+import type {
+  JobPatch,
+  JobQuery,
+  JobRecord,
+  JobTimer,
+  NewJob,
+  SlotRequest,
+  TransitionRequest,
+} from '../ports/job-store.js';
 import { checkTenant, decodeQueryCursor } from './common.js';
 
 // Input checks and normalisation shared by the JobStore adapters, so that the memory and Redis backends
@@ -82,7 +90,20 @@ export type CheckedTransition = {
   hasReason: boolean;
   /** The intermediate state (see TransitionRequest.via), with its event's reason. */
   via: { state: JobState; reason: string } | null;
+  /** `to` is a state in which a job keeps its concurrency slot; any other target releases it. */
+  keepsSlot: boolean;
+  /** The slot to take (see TransitionRequest.slot), or null. */
+  slot: CheckedSlot | null;
 };
+
+/** A slot request after validation: "" for no actor, 0 for no limit. */
+export type CheckedSlot = { actor: string; tenantLimit: number; actorLimit: number };
+
+/** States in which a job holds its concurrency slot (quotas): allowed to run and not finished. */
+export const SLOT_STATES: readonly JobState[] = ['SCHEDULED', 'DISPATCHED', 'RUNNING'];
+
+/** Longest actor id a slot request may name. */
+export const MAX_SLOT_ACTOR_LENGTH = 256;
 
 /** Position in a listing: the last item's createdAt and id (newest-first order). */
 export type JobCursor = { c: number; i: string };
@@ -269,7 +290,32 @@ export function checkTransition(request: TransitionRequest): CheckedTransition {
     reason,
     hasReason: request.reason !== undefined,
     via,
+    keepsSlot: SLOT_STATES.includes(to),
+    slot: checkSlot(request.slot, to),
   };
+}
+
+function checkLimit(value: unknown, field: string): number {
+  if (value === undefined) return 0;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw invalid(`slot.${field} must be a non-negative integer (0 = no limit), got ${String(value)}`, {
+      [field]: value,
+    });
+  }
+  return value;
+}
+
+export function checkSlot(slot: SlotRequest | undefined, to: JobState): CheckedSlot | null {
+  if (slot === undefined) return null;
+  if (typeof slot !== 'object' || slot === null) throw invalid('slot must be an object', {});
+  if (!SLOT_STATES.includes(to)) {
+    throw invalid(`a slot is taken by a move into ${SLOT_STATES.join(', ')}, not ${to}`, { to });
+  }
+  const actor = slot.actor ?? '';
+  if (typeof actor !== 'string' || actor.length > MAX_SLOT_ACTOR_LENGTH) {
+    throw invalid(`slot.actor must be a string of at most ${MAX_SLOT_ACTOR_LENGTH} characters or null`, {});
+  }
+  return { actor, tenantLimit: checkLimit(slot.tenantLimit, 'tenantLimit'), actorLimit: checkLimit(slot.actorLimit, 'actorLimit') };
 }
 
 /** The cursor that continues a listing after `position` (checkQuery decodes it). */
@@ -365,6 +411,13 @@ export function invalidTransitionMessage(id: string, current: JobState, to: JobS
 
 export function notFoundMessage(id: string): string {
   return `job ${id} not found`;
+}
+
+/** Why a slot was refused: the actor's or the tenant's limit is reached. */
+export function quotaMessage(scope: 'tenant' | 'actor', tenant: string, actor: string, active: number, limit: number): string {
+  return scope === 'actor'
+    ? `actor ${actor} holds ${active} of its ${limit} concurrent job slots in tenant ${tenant}`
+    : `tenant ${tenant} holds ${active} of its ${limit} concurrent job slots`;
 }
 
 export function alreadyExistsMessage(id: string): string {

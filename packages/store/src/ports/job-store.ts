@@ -88,7 +88,32 @@ export type TransitionRequest = {
    * `via`, only the second step happens. Saves a round trip where a caller would otherwise write twice.
    */
   via?: { state: JobState; reason: string };
+  /**
+   * Takes a concurrency slot (quotas) in the same write, for a move into SCHEDULED, DISPATCHED or RUNNING. A
+   * job that already holds a slot keeps it and nothing is checked. Otherwise the write fails with
+   * ConflictError(quota_exceeded) and writes nothing when the actor (checked first) or the tenant already
+   * holds its limit. See SlotRequest.
+   */
+  slot?: SlotRequest;
 };
+
+/**
+ * A concurrency slot asked for with a transition. Slots are counted per tenant and per actor within the
+ * tenant; a job holds at most one, from the write that took it until a write moves the job to a state
+ * other than SCHEDULED, DISPATCHED or RUNNING (a terminal state above all) — that same write releases it,
+ * whoever makes it, so a slot lives exactly as long as the job is in flight.
+ */
+export type SlotRequest = {
+  /** Who the job counts against within its tenant; null or "" counts it against the tenant only. */
+  actor?: string | null;
+  /** Slots the tenant may hold at most, this one included; 0 (default) = no tenant limit. */
+  tenantLimit?: number;
+  /** Slots the actor may hold at most within the tenant, this one included; 0 (default) = no actor limit. */
+  actorLimit?: number;
+};
+
+/** Concurrency slots held in one tenant: in total and per actor (actors holding none are left out). */
+export type SlotUsage = { tenant: number; actors: Record<string, number> };
 
 export type JobEvent = {
   /** Store-clock milliseconds. */
@@ -152,6 +177,16 @@ export type JobStore = {
 
   /** Number of jobs per state, for one tenant or (without tenant) all. */
   countByState(tenant?: string): Promise<Record<JobState, number>>;
+
+  /** Concurrency slots held in a tenant (see TransitionRequest.slot). */
+  slots(tenant: string): Promise<SlotUsage>;
+
+  /**
+   * Leak repair: releases slots held by jobs that no longer exist or are no longer in flight (a record lost
+   * outside the store's own writes), for one tenant or every tenant holding slots. Returns how many were
+   * released. Safe to run at any time from any number of processes.
+   */
+  repairSlots(options?: { tenant?: string }): Promise<number>;
 
   /** The store's clock in milliseconds (Redis TIME for the Redis adapter): compare due times with this. */
   now(): Promise<number>;

@@ -7,6 +7,8 @@ import type { JobStore } from './job-store.js';
 import type { LockStore } from './lock-store.js';
 import type { PointerStore } from './pointer-store.js';
 import type { SchemaStore } from './schema-store.js';
+import type { RunStore } from './run-store.js';
+import type { WorkflowStore } from './workflow-store.js';
 
 /**
  * Every store port, built over one backend. A RetryableError(unavailable) from a write means the outcome
@@ -22,6 +24,8 @@ export type Stores = {
   readonly idempotency: IdempotencyStore;
   readonly schemas: SchemaStore;
   readonly audit: AuditLog;
+  readonly workflows: WorkflowStore;
+  readonly runs: RunStore;
   /** Resolves when the backend answers; rejects with RetryableError(unavailable) otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -43,6 +47,8 @@ export type StoreOptions = {
   artifactRetentionMs?: { short?: number; standard?: number; audit?: number };
   /** Config revisions kept per document. Default 100. */
   configHistoryLimit?: number;
+  /** Timeline entries kept per workflow run (the oldest are dropped beyond it). Default 10,000. */
+  runTimelineLimit?: number;
 };
 
 export const STORE_DEFAULTS = {
@@ -53,6 +59,7 @@ export const STORE_DEFAULTS = {
   artifactChunkBytes: 1024 * 1024,
   artifactRetentionMs: { short: 24 * 3_600_000, standard: 7 * 86_400_000, audit: 30 * 86_400_000 },
   configHistoryLimit: 100,
+  runTimelineLimit: 10_000,
 } as const;
 
 export type ResolvedStoreOptions = {
@@ -63,6 +70,7 @@ export type ResolvedStoreOptions = {
   artifactChunkBytes: number;
   artifactRetentionMs: { short: number; standard: number; audit: number };
   configHistoryLimit: number;
+  runTimelineLimit: number;
 };
 
 export function resolveStoreOptions(options: StoreOptions = {}): ResolvedStoreOptions {
@@ -74,5 +82,6 @@ export function resolveStoreOptions(options: StoreOptions = {}): ResolvedStoreOp
     artifactChunkBytes: options.artifactChunkBytes ?? STORE_DEFAULTS.artifactChunkBytes,
     artifactRetentionMs: { ...STORE_DEFAULTS.artifactRetentionMs, ...options.artifactRetentionMs },
     configHistoryLimit: options.configHistoryLimit ?? STORE_DEFAULTS.configHistoryLimit,
+    runTimelineLimit: options.runTimelineLimit ?? STORE_DEFAULTS.runTimelineLimit,
   };
 }

@@ -13,7 +13,9 @@ import { createRedisJobStore } from './job-store.js';
 import { createKeyspace } from './keyspace.js';
 import { createRedisLockStore } from './lock-store.js';
 import { createRedisPointerStore } from './pointer-store.js';
+import { createRedisRunStore } from './run-store.js';
 import { createRedisSchemaStore } from './schema-store.js';
+import { createRedisWorkflowStore } from './workflow-store.js';
 
 export type RedisStoresOptions = StoreOptions & {
   /** redis://host:port[/db] (or rediss:// for TLS). */
@@ -44,6 +46,8 @@ export function createRedisStores(options: RedisStoresOptions): Stores {
     idempotency: createRedisIdempotencyStore(ctx),
     schemas: createRedisSchemaStore(ctx),
     audit: createRedisAuditLog(ctx),
+    workflows: createRedisWorkflowStore(ctx),
+    runs: createRedisRunStore(ctx),
     async ping() {
       try {
         await connection.ping();
@@ -68,4 +72,6 @@ export {
   createRedisLockStore,
   createRedisPointerStore,
   createRedisSchemaStore,
+  createRedisWorkflowStore,
+  createRedisRunStore,
 };

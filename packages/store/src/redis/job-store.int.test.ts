@@ -240,6 +240,66 @@ describe('Redis JobStore specifics', () => {
     expect((await a.transition('reuse', { from: 'PENDING', to: 'SCHEDULED', actor: 't' })).tenant).toBe('two');
   });
 
+  it('keeps concurrency slots in two tenant hashes and a tenant set that vanish with the last slot', async () => {
+    const { store, connection } = open();
+    const client = connection.client;
+    const slotKeys = [keys.tenant('acme', 'jobs', 'slots'), keys.tenant('acme', 'jobs', 'actor-slots'), keys.key('jobs', 'slot-tenants')];
+    await store.create({ id: 's:1', tenant: 'acme', topic: 'job.default' });
+    await store.create({ id: 's:2', tenant: 'acme', topic: 'job.default' });
+    await store.transition('s:1', { from: 'PENDING', to: 'SCHEDULED', actor: 't', slot: { actor: 'alice' } });
+    await store.transition('s:2', { from: 'PENDING', to: 'SCHEDULED', actor: 't', slot: {} });
+    expect(await client.hgetall(slotKeys[0]!)).toEqual({ 's:1': 'alice', 's:2': '' });
+    expect(await client.hgetall(slotKeys[1]!)).toEqual({ alice: '1' });
+    expect(await client.smembers(slotKeys[2]!)).toEqual(['acme']);
+    await store.transition('s:1', { from: 'SCHEDULED', to: 'CANCELLED', actor: 't' });
+    await store.transition('s:2', { from: 'SCHEDULED', to: 'PENDING', actor: 't' });
+    for (const k of slotKeys) expect(await client.exists(k)).toBe(0);
+  });
+
+  it('repairs leaked slots: a record lost or ended outside the store, and drifted per-actor counts', async () => {
+    const { store, connection } = open();
+    const client = connection.client;
+    const ids = ['leak-1', 'leak-2', 'live-1', 'live-2'];
+    for (const id of ids) {
+      await store.create({ id, tenant: 'acme', topic: 'job.default' });
+      await store.transition(id, { from: 'PENDING', to: 'DISPATCHED', via: { state: 'SCHEDULED', reason: '' }, actor: 't', slot: { actor: 'alice', tenantLimit: 4 } });
+    }
+    await store.create({ id: 'other-1', tenant: 'other', topic: 'job.default' });
+    await store.transition('other-1', { from: 'PENDING', to: 'SCHEDULED', actor: 't', slot: { actor: 'bob' } });
+    // A record deleted by hand, another ended by a write that bypassed the store, and a count gone wrong.
+    await client.del(keys.tenant('acme', 'job', 'leak-1'));
+    await client.hset(keys.tenant('acme', 'job', 'leak-2'), 'state', 'FAILED');
+    await client.hset(keys.tenant('acme', 'jobs', 'actor-slots'), 'alice', '9', 'ghost', '3');
+    expect(await store.slots('acme')).toEqual({ tenant: 4, actors: { alice: 9, ghost: 3 } });
+    // The tenant is full until the repair.
+    await store.create({ id: 'next', tenant: 'acme', topic: 'job.default' });
+    await expect(store.transition('next', { from: 'PENDING', to: 'SCHEDULED', actor: 't', slot: { tenantLimit: 4 } })).rejects.toMatchObject({
+      code: 'quota_exceeded',
+    });
+    expect(await store.repairSlots()).toBe(2);
+    expect(await store.slots('acme')).toEqual({ tenant: 2, actors: { alice: 2 } });
+    expect(await store.slots('other')).toEqual({ tenant: 1, actors: { bob: 1 } });
+    await store.transition('next', { from: 'PENDING', to: 'SCHEDULED', actor: 't', slot: { tenantLimit: 4 } });
+    expect(await store.repairSlots({ tenant: 'acme' })).toBe(0);
+    // A tenant whose last slot leaked leaves the tenant set.
+    await client.del(keys.tenant('other', 'job', 'other-1'));
+    expect(await store.repairSlots()).toBe(1);
+    expect(await client.smembers(keys.key('jobs', 'slot-tenants'))).toEqual(['acme']);
+    expect(await client.exists(keys.tenant('other', 'jobs', 'slots'), keys.tenant('other', 'jobs', 'actor-slots'))).toBe(0);
+  });
+
+  it('repairs a tenant holding more slots than one repair batch', async () => {
+    const { store, connection } = open();
+    const ids = Array.from({ length: 450 }, (_, i) => `many-${i}`);
+    for (const id of ids) {
+      await store.create({ id, tenant: 'acme', topic: 'job.default' });
+      await store.transition(id, { from: 'PENDING', to: 'SCHEDULED', actor: 't', slot: { actor: `u${ids.indexOf(id) % 3}` } });
+    }
+    await connection.client.del(...ids.filter((_, i) => i % 2 === 0).map((id) => keys.tenant('acme', 'job', id)));
+    expect(await store.repairSlots()).toBe(225);
+    expect(await store.slots('acme')).toEqual({ tenant: 225, actors: { u0: 75, u1: 75, u2: 75 } });
+  });
+
   it('reloads its scripts after the server forgot them', async () => {
     const { store, connection } = open();
     await store.create({ id: 'before', tenant: 'acme', topic: 'job.default' });

@@ -1,4 +1,4 @@
-import { NotFoundError } from '@cordum/core';
+import { NotFoundError, isSafeTenantId } from '@cordum/core';
 import { JOB_STATES, type JobState } from '@cordum/protocol';
 import { checkTenant, pageOf } from '../model/common.js';
 import {
@@ -17,7 +17,7 @@ import {
   zeroStateCounts,
 } from '../model/job.js';
 import type { Page } from '../ports/common.js';
-import type { DueJob, JobRecord, JobStore, JobTimer } from '../ports/job-store.js';
+import type { DueJob, JobRecord, JobStore, JobTimer, SlotUsage } from '../ports/job-store.js';
 import type { RedisStoreContext } from './context.js';
 import { redisCall } from './errors.js';
 import {
@@ -46,6 +46,10 @@ import { loadScript } from './script.js';
 //   jobs:state:<STATE>                 global, "<createdAt>|<tenant>|<id>" scored by entered-at (reconcilers)
 //   jobs:timer:due|lease|deadline      global, "<tenant>|<id>" scored by the timer's ms
 //   jobs:retired                       "<STATE>|<createdAt>|<tenant>|<id>|<topic>" scored by expiry ms
+//   t:<tenant>:jobs:slots              concurrency slots (quotas): hash job id → actor ("" for none); its
+//                                      size is the tenant's count. Taken and released by job-transition.
+//   t:<tenant>:jobs:actor-slots        hash actor → slots held (derived from jobs:slots; repair recounts)
+//   jobs:slot-tenants                  set of tenants holding slots (repairSlots walks it)
 // The record, its events and its jobref expire together jobRetentionMs after a terminal state. Index
 // entries cannot expire with them, so jobs:retired says which to drop; prune() does that before list()
 // and countByState(), and list() also skips any entry whose record is gone or belongs to a newer job.
@@ -53,11 +57,14 @@ import { loadScript } from './script.js';
 const createScript = loadScript('job-create');
 const transitionScript = loadScript('job-transition');
 const expiredScript = loadScript('job-expired');
+const slotsRepairScript = loadScript('job-slots-repair');
 
 /** Ids whose tenant this process remembers (a job's tenant never changes while the job exists). */
 const TENANT_CACHE_SIZE = 10_000;
 const PRUNE_BATCH = 500;
 const PRUNE_ROUNDS = 4;
+/** Jobs whose slots one repair script call checks. */
+const REPAIR_BATCH = 200;
 
 export function createRedisJobStore(ctx: RedisStoreContext): JobStore {
   const { client, keys } = ctx;
@@ -72,6 +79,9 @@ export function createRedisJobStore(ctx: RedisStoreContext): JobStore {
     globalState: (state: JobState) => keys.key('jobs', 'state', state),
     retired: keys.key('jobs', 'retired'),
     timer: (timer: JobTimer) => keys.key('jobs', 'timer', timer),
+    slots: (tenant: string) => keys.tenant(tenant, 'jobs', 'slots'),
+    actorSlots: (tenant: string) => keys.tenant(tenant, 'jobs', 'actor-slots'),
+    slotTenants: keys.key('jobs', 'slot-tenants'),
   };
 
   const tenants = new Map<string, string>();
@@ -241,6 +251,7 @@ export function createRedisJobStore(ctx: RedisStoreContext): JobStore {
           keysList.push(key.state(tenant, f.state), key.globalState(f.state));
           fromArgs.push(f.state, f.allowed ? '1' : '0');
         }
+        keysList.push(key.slots(tenant), key.actorSlots(tenant), key.slotTenants);
         try {
           const reply = await transitionScript.run(client, keysList, [
             id,
@@ -259,6 +270,11 @@ export function createRedisJobStore(ctx: RedisStoreContext): JobStore {
             ...patchArgs(req.patch),
             req.via?.state ?? '',
             req.via?.reason ?? '',
+            req.keepsSlot ? '1' : '0',
+            req.slot === null ? '0' : '1',
+            req.slot?.actor ?? '',
+            req.slot?.tenantLimit ?? 0,
+            req.slot?.actorLimit ?? 0,
           ]);
           return decodeJob(pairsToHash(reply));
         } catch (err) {
@@ -367,6 +383,44 @@ export function createRedisJobStore(ctx: RedisStoreContext): JobStore {
         out[state] = counts[i] ?? 0;
       });
       return out;
+    },
+
+    async slots(tenant): Promise<SlotUsage> {
+      checkTenant(tenant);
+      const [count, actors] = await Promise.all([
+        redisCall('job slots', () => client.hlen(key.slots(tenant))),
+        redisCall('job slots', () => client.hgetall(key.actorSlots(tenant))),
+      ]);
+      const byActor: Record<string, number> = {};
+      for (const [actor, n] of Object.entries(actors)) {
+        const held = Number(n);
+        if (held > 0) byActor[actor] = held;
+      }
+      return { tenant: count, actors: byActor };
+    },
+
+    async repairSlots(options) {
+      const only = options?.tenant;
+      if (only !== undefined) checkTenant(only);
+      const tenantList =
+        only !== undefined ? [only] : await redisCall('job slots', () => client.smembers(key.slotTenants));
+      let released = 0;
+      for (const tenant of tenantList) {
+        if (!isSafeTenantId(tenant)) continue; // not written by us
+        const ids = await redisCall('job slots', () => client.hkeys(key.slots(tenant)));
+        // The last call (an empty list when the tenant holds none) also recounts the per-actor counts.
+        for (let at = 0; at === 0 || at < ids.length; at += REPAIR_BATCH) {
+          const batch = ids.slice(at, at + REPAIR_BATCH);
+          const last = at + REPAIR_BATCH >= ids.length;
+          const reply = await slotsRepairScript.run(
+            client,
+            [key.slots(tenant), key.actorSlots(tenant), key.slotTenants, ...batch.map((id) => key.record(tenant, id))],
+            [tenant, last ? '1' : '0', ...batch],
+          );
+          released += Number(reply);
+        }
+      }
+      return released;
     },
 
     now: storeNow,

@@ -4,6 +4,7 @@ import type { JobRecord, JobStore, JobTimer, NewJob, TransitionRequest } from '@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type ErrorClass, allPages, expectRejection } from './assertions.js';
 import type { PortFactory, PortFixture } from './fixture.js';
+import { describeJobSlotsContract } from './job-slots.js';
 
 // The JobStore contract: every adapter passes exactly this. Build the factory with a short
 // StoreOptions.jobRetentionMs (at most a few seconds; 1000 ms is a good value): the retention test waits
@@ -65,6 +66,8 @@ export function runJobStoreContract(label: string, factory: PortFactory<JobStore
     afterEach(async () => {
       await fx.close();
     });
+
+    describeJobSlotsContract(() => fx);
 
     describe('create and get', () => {
       it('creates a PENDING job at version 1 stamped with the store clock', async () => {

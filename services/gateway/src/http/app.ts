@@ -4,15 +4,26 @@ import { fastifyCors } from '@fastify/cors';
 import { fastifyRateLimit } from '@fastify/rate-limit';
 import { fastifySwagger } from '@fastify/swagger';
 import { fastifySwaggerUi } from '@fastify/swagger-ui';
+import { fastifyWebsocket } from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { type FastifyReply, type FastifyRequest, type FastifyServerOptions, fastify } from 'fastify';
 import { type PrincipalResolver, ROUTE_ROLES, type RouteRole, credentialsOf, hasRole } from '../auth/principal.js';
 import type { GatewayContext } from '../context.js';
 import { registerApprovalRoutes } from '../handlers/http-approvals.js';
+import { registerArtifactRoutes } from '../handlers/http-artifacts.js';
+import { registerAuditRoutes } from '../handlers/http-audit.js';
+import { registerConfigRoutes } from '../handlers/http-config.js';
 import { registerDlqRoutes } from '../handlers/http-dlq.js';
 import { registerJobRoutes } from '../handlers/http-jobs.js';
+import { registerLockRoutes } from '../handlers/http-locks.js';
+import { registerPointerRoutes } from '../handlers/http-pointers.js';
+import { registerPolicyRoutes } from '../handlers/http-policy.js';
+import { registerSchemaRoutes } from '../handlers/http-schema-registry.js';
 import { registerSystemRoutes } from '../handlers/http-system.js';
+import { WEBSOCKET_PLUGIN_OPTIONS, registerStreamRoutes } from '../handlers/ws-stream.js';
+import type { StreamHub } from '../stream/hub.js';
 import { httpErrorOf } from './errors.js';
+import { isLocalOrigin } from './origin.js';
 import { SHARED_SCHEMAS } from './schemas.js';
 import type { GatewayApp } from './types.js';
 
@@ -25,6 +36,8 @@ export type AppDeps = {
   metricsContentType: string;
   /** Every route as registered, with its role (tests check that none lacks one). */
   onRouteRegistered?: (route: { method: string; url: string; role: RouteRole | undefined }) => void;
+  /** Serves GET /api/v1/stream (WebSocket) when given. */
+  stream?: StreamHub;
 };
 
 export const DOCS_PREFIX = '/api/v1/docs';
@@ -78,15 +91,6 @@ function validatorFactory(): BuildValidator {
     return (route) => (route.httpPart === 'body' ? emptyBodyAllowed(strict(route) as ValidateFn) : coercing(route));
   };
   return build as unknown as BuildValidator;
-}
-
-function isLocalOrigin(origin: string): boolean {
-  try {
-    const url = new URL(origin);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-  } catch {
-    return false;
-  }
 }
 
 export async function buildApp(deps: AppDeps): Promise<GatewayApp> {
@@ -154,13 +158,17 @@ export async function buildApp(deps: AppDeps): Promise<GatewayApp> {
     maxAge: 600,
   });
 
+  // Before the auth hook: its onRequest hook marks upgrade requests, so a refused upgrade's socket is closed.
+  if (deps.stream !== undefined) await app.register(fastifyWebsocket, WEBSOCKET_PLUGIN_OPTIONS);
+
   // Authentication and roles, before the body is read: an unauthenticated caller never gets to send 2 MiB.
   app.addHook('onRequest', async (request) => {
     if (request.is404) return;
     const role = request.routeOptions.config.role;
     if (role === 'public') return;
     if (role === undefined) throw new TerminalError('route without a role');
-    const principal = await deps.principals.resolve(credentialsOf(request.headers));
+    const credentials = request.routeOptions.config.credentials?.(request) ?? credentialsOf(request.headers);
+    const principal = await deps.principals.resolve(credentials);
     request.principal = principal;
     if (!hasRole(principal, role)) {
       throw new DeniedError(`this action needs the ${role} role; ${principal.id} has ${principal.roles.join(', ') || 'none'}`, {
@@ -218,6 +226,13 @@ export async function buildApp(deps: AppDeps): Promise<GatewayApp> {
         { name: 'approvals', description: 'Jobs held by policy for a human' },
         { name: 'dlq', description: 'Dead-letter queue' },
         { name: 'system', description: 'Status, workers, health' },
+        { name: 'config', description: 'Config documents per scope: revisions, history, rollback, effective config' },
+        { name: 'schemas', description: 'JSON Schema registry' },
+        { name: 'locks', description: 'Shared and exclusive resource locks with TTLs' },
+        { name: 'artifacts', description: 'Artifacts with retention classes' },
+        { name: 'pointers', description: 'Reading job inputs, outputs and artifacts by pointer' },
+        { name: 'audit', description: 'Policy decision and approval records' },
+        { name: 'policy', description: 'Ask the safety kernel (evaluate, explain, simulate); policy bundles: drafts, publish, rollback, audit' },
       ],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`) },
@@ -228,5 +243,13 @@ export async function buildApp(deps: AppDeps): Promise<GatewayApp> {
   registerJobRoutes(app, ctx);
   registerApprovalRoutes(app, ctx);
   registerDlqRoutes(app, ctx);
+  registerConfigRoutes(app, ctx);
+  registerSchemaRoutes(app, ctx);
+  registerLockRoutes(app, ctx);
+  registerArtifactRoutes(app, ctx);
+  registerPointerRoutes(app, ctx);
+  registerAuditRoutes(app, ctx);
+  registerPolicyRoutes(app, ctx);
+  if (deps.stream !== undefined) registerStreamRoutes(app, ctx, deps.stream);
   return app;
 }

@@ -2,12 +2,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TerminalError } from '@cordum/core';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, RawServerDefault } from 'fastify';
-import type { Principal, RouteRole } from '../auth/principal.js';
+import type { Credentials, Principal, RouteRole } from '../auth/principal.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** The role a caller needs (`public`: no credentials). Every route declares one; the app refuses routes without. */
     role?: RouteRole;
+    /** Where the auth hook reads credentials (default: X-API-Key / Authorization headers); the stream adds its subprotocol. */
+    credentials?: (request: FastifyRequest) => Credentials;
   }
   interface FastifyRequest {
     /** The authenticated caller (null on public routes). */

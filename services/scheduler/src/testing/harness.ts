@@ -123,6 +123,9 @@ export type SubmitOptions = {
   idempotencyKey?: string;
   deadlineMs?: number;
   workflowId?: string;
+  /** meta.actor_id: who the job counts against for per-actor quotas. */
+  actorId?: string;
+  principalId?: string;
 };
 
 function submitPacket(jobId: string, tenant: string, options: SubmitOptions): BusPacket {
@@ -138,8 +141,10 @@ function submitPacket(jobId: string, tenant: string, options: SubmitOptions): Bu
         tenantId: tenant,
         labels: options.labels ?? {},
         workflowId: options.workflowId ?? '',
+        principalId: options.principalId ?? '',
         meta: {
           tenantId: tenant,
+          actorId: options.actorId ?? '',
           requires: options.requires ?? [],
           riskTags: options.riskTags ?? [],
           idempotencyKey: options.idempotencyKey ?? '',

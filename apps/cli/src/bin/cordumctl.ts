@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+// The `cordumctl` command. Everything it does is in ../cli; this file binds it to the process: the environment,
+// stdout/stderr, Ctrl-C, and the exit code.
+import { runCli } from '../cli/run.js';
+import { loadCliEnv } from '../config.js';
+import { EXIT } from '../exit-codes.js';
+import { createTerminal } from '../output/terminal.js';
+
+const interrupt = new AbortController();
+process.on('SIGINT', () => {
+  // The first Ctrl-C stops a wait cleanly (exit 130); a second one exits at once.
+  if (interrupt.signal.aborted) process.exit(EXIT.interrupted);
+  interrupt.abort();
+});
+
+const terminal = createTerminal();
+try {
+  const code = await runCli(process.argv.slice(2), { terminal, env: loadCliEnv(), cwd: process.cwd(), interrupt: interrupt.signal });
+  process.exitCode = code;
+} catch (err) {
+  terminal.err(`cordumctl: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = EXIT.error;
+}

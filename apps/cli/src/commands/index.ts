@@ -1,0 +1,21 @@
+import type { RegisterGroup } from '../cli/host.js';
+import { registerApproval } from './approval.js';
+import { registerContext } from './context.js';
+import { registerDlq } from './dlq.js';
+import { registerJob } from './job.js';
+import { registerPolicyTest } from './policy.js';
+import { registerStatus, registerWorkers } from './status.js';
+
+/**
+ * Every command group, in help order. A new group is one file under commands/ exporting a RegisterGroup,
+ * plus one line here; groups that share a name (policy) find each other through groupCommand.
+ */
+export const COMMAND_GROUPS: readonly RegisterGroup[] = [
+  registerStatus,
+  registerWorkers,
+  registerJob,
+  registerApproval,
+  registerDlq,
+  registerPolicyTest,
+  registerContext,
+];

@@ -1,0 +1,57 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { REPO_ROOT, freePort } from '@cordum/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CordumProcess, startCordum } from './cordum-process.js';
+
+// The README's quick start, run as written (bash + curl) against `cordum dev` on the memory backends, as
+// `npm start` runs it. Only the address changes (a free port instead of 8081), and each command after a
+// submit gets a moment, as a person typing the next command would give it.
+
+const run = promisify(execFile);
+let proc: CordumProcess | undefined;
+let port = 0;
+
+beforeAll(async () => {
+  const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
+  port = ports[0]!;
+  proc = await startCordum(
+    [
+      'dev',
+      '--http-addr', `127.0.0.1:${ports[0]}`,
+      '--grpc-addr', `127.0.0.1:${ports[1]}`,
+      '--kernel-addr', `127.0.0.1:${ports[2]}`,
+      '--metrics-addr', `127.0.0.1:${ports[3]}`,
+    ],
+    { ready: /cordum dev ready/ },
+  );
+}, 60_000);
+
+afterAll(async () => {
+  await proc?.stop('SIGKILL');
+});
+
+/** The first ```sh block under the README's "## Quick start" heading. */
+async function quickStart(): Promise<string> {
+  const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8');
+  const section = readme.split(/^## Quick start$/m)[1]?.split(/^## /m)[0] ?? '';
+  const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
+  if (block === undefined) throw new Error('README.md has no ```sh block under "## Quick start"');
+  return block;
+}
+
+describe('README quick start', () => {
+  it('runs as written: an allowed job succeeds, a held job is listed, approved and succeeds', async () => {
+    const block = await quickStart();
+    expect(block).toContain('localhost:8081');
+    // A submit ends with the job id line (JOB=...); give the job a second before the next command reads it.
+    const script = block.replaceAll('localhost:8081', `127.0.0.1:${port}`).replace(/^(JOB=.*\n(?:\s+.*\n)*)/gm, '$1sleep 1\n');
+    const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', script], { timeout: 30_000 });
+    expect(stdout).toContain('"state":"APPROVAL_REQUIRED"');
+    expect(stdout).toContain('"by":"anonymous"');
+    expect(stdout).toContain('"reason":"looks fine"');
+    expect(stdout.match(/"state":"SUCCEEDED"/g)?.length).toBe(2);
+  }, 60_000);
+});

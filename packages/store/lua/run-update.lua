@@ -1,0 +1,100 @@
+-- run-update: the RunStore compare-and-set. Writes only if the run is at the expected version, together
+-- with its status indexes, activity and due index entries, timeline entries and inbox ack; a write that
+-- makes the run terminal also frees its concurrency slot and drops its inbox. Redis serialises scripts, so
+-- of several writers holding the same version exactly one wins.
+--
+-- KEYS[1]  t:<tenant>:run:<id>            record hash
+-- KEYS[2]  t:<tenant>:runs:slots          set of the tenant's non-terminal run ids (the slots)
+-- KEYS[3]  runs:due                       global, members "<tenant>|<id>", score = due ms
+-- KEYS[4]  runs:active                    global lex index, members "<updatedAt %015d>|<tenant>|<id>"
+-- KEYS[5]  t:<tenant>:run-timeline:<id>   KEYS[6] t:<tenant>:run-tlkeys:<id>
+-- KEYS[7]  t:<tenant>:run-inbox:<id>      KEYS[8] t:<tenant>:run-inkeys:<id>
+-- KEYS[8 + i] t:<tenant>:runs:status:<status_i>  for every status i = 1..s named in ARGV (so the script
+--   never builds a key name)
+--
+-- ARGV[1] id      ARGV[2] tenant      ARGV[3] expected version
+-- ARGV[4] new status or '' (keep)     ARGV[5] '1' when the new status is terminal
+-- ARGV[6] doc JSON or '' (keep)       ARGV[7] labels JSON or '' (keep)
+-- ARGV[8] dueAt: '' keep, '-' clear, else ms        ARGV[9] ack inbox events up to this seq, or ''
+-- ARGV[10] timeline entries kept
+-- ARGV[11] s, then s status names (matching KEYS[9..8+s]); then n, then n timeline pairs: key or '', tail
+--
+-- Returns {'updated', record pairs} | {'conflict', record pairs} | {'not_found'}.
+-- Fails with "CORDUM invalid_transition {current_status, to, message}" when a terminal status would change.
+
+-- @include run-common
+
+local id, tenant = ARGV[1], ARGV[2]
+
+local cur = redis.call('HMGET', KEYS[1], 'status', 'version', 'terminal', 'createdAt', 'updatedAt')
+local status = cur[1]
+if not status then
+  return { 'not_found' }
+end
+if tonumber(cur[2]) ~= tonumber(ARGV[3]) then
+  return { 'conflict', redis.call('HGETALL', KEYS[1]) }
+end
+
+local to = status
+local toTerminal = cur[3] == '1'
+if ARGV[4] ~= '' then
+  to = ARGV[4]
+  toTerminal = ARGV[5] == '1'
+end
+if cur[3] == '1' and to ~= status then
+  local message = 'run ' .. id .. ' is ' .. status .. ', a final status: it cannot become ' .. to
+  return redis.error_reply('CORDUM invalid_transition ' ..
+    cjson.encode({ current_status = status, to = to, message = message }))
+end
+
+local now = storeNow()
+local nowText = fmt(now)
+local terminalText = '0'
+if toTerminal then
+  terminalText = '1'
+end
+redis.call('HSET', KEYS[1], 'status', to, 'terminal', terminalText, 'version', fmt(tonumber(cur[2]) + 1),
+  'updatedAt', nowText)
+if ARGV[6] ~= '' then
+  redis.call('HSET', KEYS[1], 'doc', ARGV[6])
+end
+if ARGV[7] ~= '' then
+  redis.call('HSET', KEYS[1], 'labels', ARGV[7])
+end
+if ARGV[8] == '-' or toTerminal then
+  redis.call('HDEL', KEYS[1], 'dueAt')
+elseif ARGV[8] ~= '' then
+  redis.call('HSET', KEYS[1], 'dueAt', ARGV[8])
+end
+
+local s = tonumber(ARGV[11])
+if to ~= status then
+  local member = pad(tonumber(cur[4])) .. '|' .. id
+  for i = 1, s do
+    local name = ARGV[11 + i]
+    if name == status then
+      redis.call('ZREM', KEYS[8 + i], member)
+    elseif name == to then
+      redis.call('ZADD', KEYS[8 + i], 0, member)
+    end
+  end
+end
+
+redis.call('ZREM', KEYS[4], pad(tonumber(cur[5])) .. '|' .. tenant .. '|' .. id)
+local dueMember = tenant .. '|' .. id
+if toTerminal then
+  redis.call('SREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], dueMember)
+  redis.call('DEL', KEYS[7], KEYS[8])
+else
+  redis.call('ZADD', KEYS[4], 0, pad(now) .. '|' .. tenant .. '|' .. id)
+  if ARGV[9] ~= '' then
+    redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', ARGV[9])
+  end
+  refreshDue(KEYS[3], dueMember, redis.call('HGET', KEYS[1], 'dueAt'), KEYS[7])
+end
+
+local n = 12 + s
+appendTimeline(KEYS[1], KEYS[5], KEYS[6], nowText, tonumber(ARGV[10]), n + 1, tonumber(ARGV[n]))
+
+return { 'updated', redis.call('HGETALL', KEYS[1]) }
