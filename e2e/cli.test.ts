@@ -20,27 +20,24 @@ let gateway: string;
 
 /** Runs cordumctl to the end. `env` adds to a clean environment (no CORDUM_* from the caller's shell). */
 function ctl(args: readonly string[], env: Record<string, string> = {}): Promise<Result> {
-  const child = start(args, env);
-  return finished(child);
+  return start(args, env).done;
 }
 
-function start(args: readonly string[], env: Record<string, string> = {}): ChildProcess & { out: { stdout: string; stderr: string } } {
+type Running = { readonly child: ChildProcess; readonly out: { stdout: string; stderr: string }; readonly done: Promise<Result> };
+
+/** Starts cordumctl; `done` settles when it has exited (whenever that is: listeners are attached at once). */
+function start(args: readonly string[], env: Record<string, string> = {}): Running {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CORDUM_') && k !== 'NO_COLOR'));
   const child = spawn(process.execPath, [CTL, ...args], {
     cwd: dir,
     env: { ...clean, CORDUM_CONFIG: join(dir, 'config.yaml'), CORDUM_GATEWAY: gateway, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
-  }) as ChildProcess & { out: { stdout: string; stderr: string } };
-  child.out = { stdout: '', stderr: '' };
-  child.stdout?.on('data', (c: Buffer) => (child.out.stdout += c.toString()));
-  child.stderr?.on('data', (c: Buffer) => (child.out.stderr += c.toString()));
-  return child;
-}
-
-function finished(child: ReturnType<typeof start>): Promise<Result> {
-  return new Promise((resolve) => {
-    child.once('close', (code) => resolve({ code, ...child.out }));
   });
+  const out = { stdout: '', stderr: '' };
+  child.stdout?.on('data', (c: Buffer) => (out.stdout += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (out.stderr += c.toString()));
+  const done = new Promise<Result>((resolve) => child.once('close', (code) => resolve({ code, ...out })));
+  return { child, out, done };
 }
 
 function json<T = Record<string, unknown>>(r: Result): T {
@@ -52,11 +49,11 @@ function json<T = Record<string, unknown>>(r: Result): T {
 }
 
 /** The job id a `--wait` run announces on stderr ("job <id> submitted …"). */
-async function announcedJob(child: ReturnType<typeof start>): Promise<string> {
+async function announcedJob(running: Running): Promise<string> {
   let id = '';
   await eventually(() => {
-    const m = /job (\S+) submitted/.exec(child.out.stderr);
-    expect(m, child.out.stderr).not.toBeNull();
+    const m = /job (\S+) submitted/.exec(running.out.stderr);
+    expect(m, running.out.stderr).not.toBeNull();
     id = m?.[1] ?? '';
   }, 15_000, 50);
   return id;
@@ -107,8 +104,11 @@ describe('cordumctl against cordum dev', { timeout: 90_000 }, () => {
     expect(table.stdout).toMatch(new RegExp(`gateway:\\s+${gateway}\\n[\\s\\S]*auth:\\s+open mode \\(no API keys\\)`));
     expect(table.stdout).not.toContain('\u001b['); // a pipe: no colours
     expect(json(await ctl(['status', '-o', 'json']))).toMatchObject({ gateway, auth: { open: true }, store: { ok: true }, principal: { id: 'anonymous' } });
-    const workers = json<{ items: { pool: string; capabilities: string[] }[] }>(await ctl(['workers', '--json']));
-    expect(workers.items).toEqual([expect.objectContaining({ pool: 'demo' })]);
+    // The gateway lists workers once it has heard their heartbeat.
+    await eventually(async () => {
+      const workers = json<{ items: { pool: string }[] }>(await ctl(['workers', '--json']));
+      expect(workers.items).toEqual([expect.objectContaining({ pool: 'demo' })]);
+    }, 30_000, 500);
     expect((await ctl(['workers'])).stdout).toMatch(/^WORKER\s+POOL\s+TYPE\s+JOBS[\s\S]*\ndemo-worker-\d+\s+demo\s/);
   });
 
@@ -149,25 +149,25 @@ describe('cordumctl against cordum dev', { timeout: 90_000 }, () => {
     expect((await ctl(['approval', 'list'])).stdout).toMatch(new RegExp(`^JOB\\s+TOPIC\\s+RULE[\\s\\S]*\\n${id}\\s+job\\.demo\\.approval\\s+demo-approval\\s`));
     await eventually(() => expect(waiting.out.stderr).toContain(`job ${id}: APPROVAL_REQUIRED (awaiting_approval)`), 5_000, 50);
     expect(waiting.out.stderr).toContain(`waits for approval (policy rule demo-approval): cordumctl approval approve ${id}`);
-    expect(waiting.exitCode).toBeNull();
+    expect(waiting.child.exitCode).toBeNull();
 
     const approve = await ctl(['approval', 'approve', id, '--reason', 'looks fine', '--job-hash', String(item['job_hash'])]);
     expect(approve).toMatchObject({ code: 0, stdout: `job ${id} approved: PENDING (policy is checked again before it runs)\n` });
-    const r = await finished(waiting);
+    const r = await waiting.done;
     expect(r.code, r.stderr).toBe(0);
     expect(json(r)).toMatchObject({ id, state: 'SUCCEEDED', approval: { reason: 'looks fine' } });
   }, 90_000);
 
   it('a rejected job ends --wait with exit 7; the DLQ shows, retries and deletes it', async () => {
     const waiting = start(['job', 'submit', '--topic', 'job.demo.approval', '--prompt', 'risky']);
-    const submitted = await finished(waiting);
+    const submitted = await waiting.done;
     expect(submitted.code).toBe(0);
     const id = /job (\S+) submitted/.exec(submitted.stdout)?.[1] ?? '';
     await heldForApproval(id);
     const watcher = start(['job', 'watch', id]);
     await eventually(() => expect(watcher.out.stderr).toContain('APPROVAL_REQUIRED'), 10_000, 50);
     expect((await ctl(['approval', 'job', id, '--reject', '--reason', 'too risky'])).code).toBe(0);
-    const watched = await finished(watcher);
+    const watched = await watcher.done;
     expect(watched.code).toBe(7);
     expect(watched.stderr).toMatch(new RegExp(`cordumctl: job ${id} ended DENIED: approval_rejected`));
 
@@ -207,8 +207,8 @@ describe('cordumctl against cordum dev', { timeout: 90_000 }, () => {
 
     const watcher = start(['job', 'watch', held.job_id]);
     await eventually(() => expect(watcher.out.stderr).toContain('APPROVAL_REQUIRED'), 10_000, 50);
-    watcher.kill('SIGINT');
-    const stopped = await finished(watcher);
+    watcher.child.kill('SIGINT');
+    const stopped = await watcher.done;
     expect(stopped.code).toBe(130);
     expect(stopped.stderr).toContain(`stopped waiting; job ${held.job_id} goes on (APPROVAL_REQUIRED)`);
     expect(json(await ctl(['job', 'status', held.job_id, '-o', 'json']))).toMatchObject({ state: 'APPROVAL_REQUIRED' });

@@ -12,6 +12,7 @@ import {
   parseApiKeys,
 } from '@cordum/gateway';
 import type { EmbeddedPdp, PolicyRuntime } from '@cordum/pdp';
+import { createGrpcPdp } from '@cordum/pdp';
 import { createRedisStores } from '@cordum/store/redis';
 import type { Stores } from '@cordum/store';
 import { type ListenAddress, formatAddress, reachableHost } from './cli/address.js';
@@ -79,6 +80,8 @@ export async function startDevGateway(wiring: GatewayWiring): Promise<DevGateway
     stores: wiring.stores,
     logger: wiring.logger,
     metrics: wiring.metrics,
+    // The policy routes ask the in-process kernel; publish reloads it at once.
+    policy: { ...wiring.pdp, reload: () => wiring.runtime.reload() },
     options: {
       instanceId: `cordum-dev-gateway-${process.pid}`,
       httpAddr: formatAddress(wiring.httpAddr),
@@ -128,6 +131,8 @@ export async function startGatewayService(): Promise<{ summary: string; stop(): 
       ? undefined
       : { cert: await readFile(config.tlsCert), key: await readFile(config.tlsKey) };
   const stores = createRedisStores({ url: config.redisUrl, prefix: config.redisPrefix });
+  const kernelTls = config.kernelTlsCa === undefined ? undefined : { ca: await readFile(config.kernelTlsCa) };
+  const policy = createGrpcPdp({ address: config.kernelAddr, tls: kernelTls, logger });
   let bus: Bus | undefined;
   try {
     bus = await connectNatsBus({
@@ -145,6 +150,7 @@ export async function startGatewayService(): Promise<{ summary: string; stop(): 
       principals,
       logger,
       metrics,
+      policy,
       options: {
         instanceId: config.instanceId,
         httpAddr: config.httpAddr,
@@ -172,11 +178,13 @@ export async function startGatewayService(): Promise<{ summary: string; stop(): 
       summary: `HTTP ${url}${principals.open ? ', open mode: no API keys' : ''}`,
       async stop() {
         await gateway.close();
+        policy.close();
         await connected.drain();
         await stores.close();
       },
     };
   } catch (err) {
+    policy.close();
     await bus?.close().catch(() => undefined);
     await stores.close().catch(() => undefined);
     throw err;

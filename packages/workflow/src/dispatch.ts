@@ -106,7 +106,7 @@ export function buildDispatch(
     step_id: c.id,
     attempt,
     topic: c.topic,
-    input: target.input ?? null,
+    input: target.input ?? (item === undefined ? run.input : { ...run.input, item: item.item }),
     env,
     labels,
     meta,

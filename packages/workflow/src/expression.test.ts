@@ -99,7 +99,7 @@ describe('CEL', () => {
   });
 
   it('finds step references outside strings only', () => {
-    expect(compileExpression('steps.a.output.ok && "steps.zz" != steps["fetch-data"].status', { stepIds: new Set(['a', 'fetch-data']) }).stepRefs.sort()).toEqual([
+    expect([...compileExpression('steps.a.output.ok && "steps.zz" != steps["fetch-data"].status', { stepIds: new Set(['a', 'fetch-data']) }).stepRefs].sort()).toEqual([
       'a',
       'fetch-data',
     ]);

@@ -150,7 +150,11 @@ export type ItemRun = {
   /** Attempts numbered up to this belong to earlier generations (reruns); retries count from here. */
   attempt_base?: number;
   job_id?: string;
-  /** The evaluated payload of the current attempt (re-dispatching after a crash sends the same bytes). */
+  /**
+   * The evaluated payload when the step has a templated `input` (re-dispatching after a crash or a retry
+   * sends the same bytes). Absent when the payload is the default (run input plus `item`), which is
+   * derived instead of copied into every item.
+   */
   input?: JsonValue;
   output?: JsonValue;
   result_ptr?: string;
@@ -174,10 +178,13 @@ export type StepRun = {
   completed_at?: string;
   /** Set while a retry waits for its backoff timer. */
   next_attempt_at?: string;
+  /** The evaluated templated payload (job steps with `input`), or the alert payload of a notify step. */
   input?: JsonValue;
   output?: JsonValue;
   result_ptr?: string;
+  /** The last failure (kept while a retry waits). */
   error?: StepError;
+  /** Job id of the latest attempt. */
   job_id?: string;
   /** Why a step was skipped: `condition_false` or `dependency_not_succeeded`. */
   skip_reason?: string;

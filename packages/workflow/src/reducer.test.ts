@@ -277,6 +277,20 @@ steps:
     expect(d.send({ type: 'cancel_requested' }).ignored[0]?.reason).toMatch(/already cancelled/);
   });
 
+  it('cancels the running items of a fan-out and its pending retries', () => {
+    const d = new Driver(
+      { id: 'cf', steps: { e: { topic: 'job.t.e', for_each: 'input.xs', retry: { max_retries: 1, initial_backoff_sec: 60 } } } },
+      { input: { xs: [1, 2, 3] } },
+    );
+    d.result('run1:e[1]@1', 'failed');
+    expect(d.run.timers['run1:e[1]@1:retry']).toBeDefined();
+    d.send({ type: 'cancel_requested' });
+    expect(d.lastOf('cancel_job').map((c) => c.job_id)).toEqual(['run1:e[0]@1', 'run1:e[2]@1']);
+    expect(d.lastOf('cancel_timer').map((c) => c.timer_id)).toEqual(['run1:e[1]@1:retry']);
+    expect(d.step('e').items?.map((i) => i.status)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+    expect(d.run.status).toBe('cancelled');
+  });
+
   it('cancels a run that never started', () => {
     const d = new Driver(chain, { start: false });
     d.send({ type: 'cancel_requested' });
@@ -408,6 +422,21 @@ steps:
     d.ok('run1:tidy@1');
     expect(d.run.status).toBe('failed'); // the failure still decides the run
     expect(d.run.error?.step_id).toBe('work');
+  });
+
+  it('upstream expressions over hyphenated step ids', () => {
+    const d = new Driver(`
+id: hy
+steps:
+  fetch-data: { topic: job.t.f }
+  use-it: { topic: job.t.u, depends_on: [fetch-data], condition: "length(steps.fetch-data.output.rows) > 1", input: { first: "\${first(steps.fetch-data.output.rows)}" } }
+  cel-form: { topic: job.t.c, depends_on: [fetch-data], condition: 'steps.fetch-data.output.rows.size() > 5 || steps["fetch-data"].status == "succeeded"' }
+`);
+    d.ok('run1:fetch-data@1', { rows: ['a', 'b'] });
+    expect(d.dispatched().map((c) => [c.step_id, c.input])).toEqual([
+      ['cel-form', {}],
+      ['use-it', { first: 'a' }],
+    ]);
   });
 
   it('a condition that cannot be evaluated fails the step', () => {

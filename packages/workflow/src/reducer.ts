@@ -63,15 +63,17 @@ export const TERMINAL_RUN_STATUSES: ReadonlySet<RunStatus> = new Set(['succeeded
  */
 export function reduce(run: WorkflowRun, events: readonly RunEvent[], now: number, env: ReduceEnv = {}): ReduceResult {
   const compiled = env.compiled?.hash === run.definition_hash ? env.compiled : compileWorkflow(run.definition);
-  const before = JSON.stringify(run);
-  const r = new Reduction(structuredClone(run), compiled, now, env);
+  // The pinned definition is never written, so the copy shares it; everything else is the reducer's own.
+  const draft: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(run)) draft[k] = k === 'definition' ? v : structuredClone(v);
+  const r = new Reduction(draft as WorkflowRun, compiled, now, env);
   r.advance();
   for (const event of events) {
     r.apply(event);
     r.advance();
   }
   const next = r.run;
-  const changed = JSON.stringify(next) !== before;
+  const changed = r.dirty;
   if (changed) {
     next.version = run.version + 1;
     next.updated_at = new Date(now).toISOString();
@@ -85,6 +87,11 @@ class Reduction {
   readonly commands: RunCommand[] = [];
   readonly timeline: TimelineEntry[] = [];
   readonly ignored: IgnoredEvent[] = [];
+  /**
+   * Set by every change of the record. Each change either appends a timeline entry or arms, disarms or
+   * fires a timer, so those four places are enough (the test driver compares against a full diff).
+   */
+  dirty = false;
   private readonly nowIso: string;
   private view: JsonObject | undefined;
   private jobs: Map<string, Target> | undefined;
@@ -370,7 +377,8 @@ class Reduction {
   private startJob(c: CompiledStep, step: StepRun, scope: ExpressionScope): void {
     const input = this.stepInput(c, step, scope, undefined);
     if (input === undefined) return;
-    step.input = input;
+    // Only a templated payload is stored; the default (the run input) is derived again when needed.
+    if (c.input !== undefined) step.input = input;
     this.startAttempt(c, { step }, scope);
   }
 
@@ -399,10 +407,11 @@ class Reduction {
       if (it.status !== 'pending' || it.next_attempt_at !== undefined) continue;
       const scope = this.scope(it.item);
       if (it.input === undefined) {
-        // Evaluated once per item; retries send the same payload.
+        // A templated payload is evaluated once per item and stored (retries send the same bytes); the
+        // default payload (run input plus `item`) is derived again instead of copied into every item.
         const input = this.stepInput(c, step, scope, it);
         if (input === undefined) return;
-        it.input = input;
+        if (c.input !== undefined) it.input = input;
       }
       if (this.startAttempt(c, { step, item: it }, scope)) running++;
     }
@@ -593,6 +602,7 @@ class Reduction {
 
   private fire(timer: RunTimer, auto: boolean): void {
     delete this.run.timers[timer.timer_id];
+    this.dirty = true;
     if (auto) this.commands.push({ type: 'cancel_timer', timer_id: timer.timer_id, run_id: this.run.id });
     if (timer.kind === 'run_timeout') {
       if (TERMINAL_RUN_STATUSES.has(this.run.status)) return;
@@ -641,12 +651,14 @@ class Reduction {
     if (itemIndex !== undefined) timer.item_index = itemIndex;
     if (attempt !== undefined) timer.attempt = attempt;
     this.run.timers[timerId] = timer;
+    this.dirty = true;
     this.commands.push({ type: 'start_timer', timer_id: timerId, run_id: this.run.id, kind, due_ms: dueMs, ...(stepId === undefined ? {} : { step_id: stepId }) });
   }
 
   private disarm(timerId: string): void {
     if (this.run.timers[timerId] === undefined) return;
     delete this.run.timers[timerId];
+    this.dirty = true;
     this.commands.push({ type: 'cancel_timer', timer_id: timerId, run_id: this.run.id });
   }
 
@@ -766,6 +778,7 @@ class Reduction {
   }
 
   private log(type: TimelineType, fields: Partial<Omit<TimelineEntry, 'seq' | 'time' | 'type' | 'run_id' | 'workflow_id'>>): void {
+    this.dirty = true;
     this.run.timeline_seq += 1;
     this.timeline.push({ seq: this.run.timeline_seq, time: this.nowIso, type, run_id: this.run.id, workflow_id: this.run.workflow_id, ...fields });
   }

@@ -73,10 +73,10 @@ describe('createRun', () => {
 
 describe('validateRunInput', () => {
   it('checks the input schema for the gateway', () => {
-    expect(validateRunInput(def, { xs: [] })).toEqual({ ok: true });
+    expect(validateRunInput(compileWorkflow(def), { xs: [] })).toEqual({ ok: true });
     expect(validateRunInput(compileWorkflow(def), {})).toEqual({ ok: false, error: "(root) must have required property 'xs'" });
-    expect(validateRunInput(def, [1])).toEqual({ ok: false, error: 'run input must be a JSON object' });
-    expect(validateRunInput({ id: 'n', steps: { s: {} } }, { anything: 1 })).toEqual({ ok: true });
+    expect(validateRunInput(compileWorkflow(def).definition, [1])).toEqual({ ok: false, error: 'run input must be a JSON object' });
+    expect(validateRunInput(compileWorkflow({ id: 'n', steps: { s: {} } }), { anything: 1 })).toEqual({ ok: true });
   });
 });
 

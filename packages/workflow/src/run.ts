@@ -7,8 +7,8 @@ import { checkAgainstSchema } from './schema.js';
 
 export type CreateRunOptions = {
   id: string;
-  /** A definition (validated here) or an already compiled one. */
-  definition: WorkflowDefinition | CompiledWorkflow;
+  /** A definition (YAML/JSON text or object, validated here: WorkflowError) or an already compiled one. */
+  definition: unknown;
   input?: JsonObject;
   /** Epoch ms. */
   now: number;
@@ -188,8 +188,8 @@ export function stepsInOrder(run: WorkflowRun): StepRun[] {
     .filter((s): s is StepRun => s !== undefined);
 }
 
-function isCompiled(d: WorkflowDefinition | CompiledWorkflow): d is CompiledWorkflow {
-  return (d as CompiledWorkflow).steps instanceof Map;
+function isCompiled(d: unknown): d is CompiledWorkflow {
+  return typeof d === 'object' && d !== null && (d as CompiledWorkflow).steps instanceof Map;
 }
 
 function pickDefined<T extends object, K extends keyof T>(obj: T, keys: readonly K[]): { [P in K]?: Exclude<T[P], undefined> } {

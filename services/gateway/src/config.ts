@@ -6,7 +6,10 @@ import { isLoopbackHost, parseListenAddress } from './http/listen-address.js';
 // (CORDUM_API_KEYS, CORDUM_ALLOWED_ORIGINS, API_RATE_LIMIT_RPS, GATEWAY_*_ADDR).
 export const GATEWAY_ENV = {
   httpAddr: env.string('GATEWAY_HTTP_ADDR', { default: ':8081', description: 'HTTP listen address (host:port; :8081 = every interface)' }),
-  grpcAddr: env.string('GATEWAY_GRPC_ADDR', { default: ':8080', description: 'gRPC listen address (cordum.v1.CordumApi)' }),
+  grpcAddr: env.string('GATEWAY_GRPC_ADDR', {
+    default: ':8080',
+    description: 'gRPC listen address (cordum.v1.CordumApi); off = no gRPC; without API keys the default is 127.0.0.1:8080',
+  }),
   tlsCert: env.string('GATEWAY_TLS_CERT', { description: 'TLS certificate (PEM file) for HTTP; with the key, HTTPS only' }),
   tlsKey: env.string('GATEWAY_TLS_KEY', { description: 'TLS private key (PEM file) for HTTP' }),
   grpcTlsCert: env.string('GRPC_TLS_CERT', {

@@ -7,7 +7,7 @@ import type { GatewayPolicy } from './policy/port.js';
 import type { WorkerRegistry } from './status/workers.js';
 
 /** The stores the gateway uses (every access scoped to the caller's tenant by the feature code). */
-export type GatewayStores = Pick<Stores, 'jobs' | 'pointers' | 'artifacts' | 'dlq' | 'idempotency' | 'audit' | 'ping' | 'config' | 'locks' | 'schemas'>;
+export type GatewayStores = Pick<Stores, 'jobs' | 'pointers' | 'artifacts' | 'dlq' | 'idempotency' | 'audit' | 'ping' | 'config' | 'locks' | 'schemas' | 'workflows' | 'runs'>;
 
 /** What feature code runs on: ports and settings, nothing HTTP. */
 export type GatewayContext = {

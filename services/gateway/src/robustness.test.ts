@@ -54,7 +54,8 @@ function body(): { payload: string; type: string } {
 }
 
 beforeAll(async () => {
-  t = await startTestGateway({ gateway: { bodyLimitBytes: 64 * 1024 } });
+  // tenant-a is the platform tenant, so system config writes reach the routing-document check too.
+  t = await startTestGateway({ gateway: { bodyLimitBytes: 64 * 1024, defaultTenant: 'tenant-a' } });
   // Some real objects so that handlers past validation run too.
   const res = await t.call('POST', '/api/v1/jobs', { key: KEYS.operatorA, body: { prompt: 'real' } });
   const id = res.json<{ job_id: string }>().job_id;

@@ -7,6 +7,7 @@ import type { ApprovalBody } from '../http/schemas.js';
 import { publishSubmit } from '../jobs/enqueue.js';
 import { type JobSummary, jobSummary, requestOf } from '../jobs/job-view.js';
 import { appendAudit, getJob, publishOutcome } from '../jobs/jobs.js';
+import { type WorkflowStepApproval, withWorkflowSteps } from '../workflows/approvals.js';
 
 // Approvals. Only this gateway-written, compare-and-set record moves a job APPROVAL_REQUIRED → PENDING; it is
 // bound to the job hash (the request and the bytes behind its write-once context pointer) and to the policy
@@ -14,6 +15,7 @@ import { appendAudit, getJob, publishOutcome } from '../jobs/jobs.js';
 // the hash and snapshot still match (a DENY still wins); a changed policy asks for approval again.
 
 export type ApprovalItem = {
+  kind: 'job';
   job: JobSummary;
   decision: JsonValue;
   policy_snapshot: string;
@@ -32,7 +34,19 @@ function decisionOf(job: JobRecord): Record<string, JsonValue> {
 
 const text = (v: JsonValue | undefined): string => (typeof v === 'string' ? v : '');
 
-export async function listApprovals(
+/**
+ * GET /approvals: held jobs, then workflow approval steps waiting for a decision (kind `workflow_step`;
+ * src/workflows/approvals.ts), or one kind only.
+ */
+export function listApprovals(
+  ctx: GatewayContext,
+  principal: Principal,
+  query: { limit?: number; cursor?: string; kind?: 'job' | 'workflow_step' },
+): Promise<Page<ApprovalItem | WorkflowStepApproval>> {
+  return withWorkflowSteps(ctx, principal, query, (q) => listJobApprovals(ctx, principal, q));
+}
+
+async function listJobApprovals(
   ctx: GatewayContext,
   principal: Principal,
   query: { limit?: number; cursor?: string },
@@ -47,6 +61,7 @@ export async function listApprovals(
     items: page.items.map((job) => {
       const d = decisionOf(job);
       return {
+        kind: 'job' as const,
         job: jobSummary(job),
         decision: job.data['decision'] ?? null,
         policy_snapshot: text(d['snapshot']),

@@ -1,7 +1,8 @@
 import { approveJob, listApprovals, rejectJob } from '../approvals/approvals.js';
 import type { GatewayContext } from '../context.js';
 import { type GatewayApp, principalOf } from '../http/types.js';
-import { ApprovalBody, ApprovalPage, ApprovalParams, ApprovalResponse, ApprovalsQuery, ERROR_RESPONSES } from '../http/schemas.js';
+import { ApprovalBody, ApprovalParams, ApprovalResponse, ERROR_RESPONSES } from '../http/schemas.js';
+import { ApprovalListPage, ApprovalListQuery } from '../http/schemas-workflows.js';
 
 export function registerApprovalRoutes(app: GatewayApp, ctx: GatewayContext): void {
   app.get(
@@ -10,9 +11,9 @@ export function registerApprovalRoutes(app: GatewayApp, ctx: GatewayContext): vo
       config: { role: 'viewer' },
       schema: {
         tags: ['approvals'],
-        summary: 'Jobs of your tenant held for approval by policy',
-        querystring: ApprovalsQuery,
-        response: { 200: ApprovalPage, ...ERROR_RESPONSES },
+        summary: 'Jobs of your tenant held for approval by policy, then workflow approval steps waiting for a decision',
+        querystring: ApprovalListQuery,
+        response: { 200: ApprovalListPage, ...ERROR_RESPONSES },
       },
     },
     async (request) => {

@@ -30,8 +30,8 @@ import { listRules } from '../policy/rules.js';
 import { bundleIdOf } from '../policy/store.js';
 
 // /api/v1/policy/...: questions to the safety kernel (viewer: always about your own tenant, nothing
-// recorded) and Policy Studio (secops: the bundles are system-wide, so reading and changing them is the
-// platform security role's; tenant admins ask "why" through explain).
+// recorded) and Policy Studio (secops of the platform tenant: the bundles are system-wide, so reading and
+// changing them is the platform security role's; other tenants ask "why" through explain).
 
 const TAG = ['policy'];
 
@@ -43,6 +43,7 @@ function bodyOf<T>(body: T | null | undefined, field: string): T {
   return body;
 }
 const KERNEL_DOWN = 'An unreachable safety kernel is 503 safety_unavailable with Retry-After (never a guess).';
+const PLATFORM = 'Bundles apply to every tenant: only principals of the platform tenant (CORDUM_DEFAULT_TENANT) may use this route (403 otherwise).';
 
 export function registerPolicyRoutes(app: GatewayApp, ctx: GatewayContext): void {
   app.post(
@@ -110,6 +111,7 @@ export function registerPolicyRoutes(app: GatewayApp, ctx: GatewayContext): void
       schema: {
         tags: TAG,
         summary: 'The rules in force (evaluation order), or the rules of one stored bundle',
+        description: PLATFORM,
         querystring: RulesQuery,
         response: { 200: RulesResponse, ...ERROR_RESPONSES },
       },
@@ -124,10 +126,11 @@ export function registerPolicyRoutes(app: GatewayApp, ctx: GatewayContext): void
       schema: {
         tags: TAG,
         summary: 'Policy bundles in the config store (packs and secops), without content',
+        description: PLATFORM,
         response: { 200: BundleListResponse, ...ERROR_RESPONSES },
       },
     },
-    () => listBundles(ctx),
+    (request) => listBundles(ctx, principalOf(request)),
   );
 
   app.get(
@@ -137,11 +140,12 @@ export function registerPolicyRoutes(app: GatewayApp, ctx: GatewayContext): void
       schema: {
         tags: TAG,
         summary: 'Revisions of the bundles document, newest first (what rollback returns to)',
+        description: PLATFORM,
         querystring: RevisionsQuery,
         response: { 200: RevisionsResponse, ...ERROR_RESPONSES },
       },
     },
-    (request) => listRevisions(ctx, request.query),
+    (request) => listRevisions(ctx, principalOf(request), request.query),
   );
 
   app.get(
@@ -151,12 +155,13 @@ export function registerPolicyRoutes(app: GatewayApp, ctx: GatewayContext): void
       schema: {
         tags: TAG,
         summary: 'One bundle with its live content and its draft',
+        description: PLATFORM,
         params: BundleParams,
         querystring: BundleQuery,
         response: { 200: BundleResponse, ...ERROR_RESPONSES },
       },
     },
-    (request) => getBundle(ctx, bundleIdOf(request.params.id, request.query.bundle_id)),
+    (request) => getBundle(ctx, principalOf(request), bundleIdOf(request.params.id, request.query.bundle_id)),
   );
 
   app.put(
@@ -166,8 +171,7 @@ export function registerPolicyRoutes(app: GatewayApp, ctx: GatewayContext): void
       schema: {
         tags: TAG,
         summary: 'Save a draft of a secops/<name> bundle (validated; live only once published)',
-        description:
-          'The content must parse and merge with the other live bundles and the kernel\'s base bundle (400 policy_invalid naming the bundle, rule, field and line). expected_revision makes it a compare-and-set (409 revision_conflict).',
+        description: `${PLATFORM} The content must parse and merge with the other live bundles and the kernel's base bundle (400 policy_invalid naming the bundle, rule, field and line). expected_revision makes it a compare-and-set (409 revision_conflict).`,
         params: BundleParams,
         querystring: BundleQuery,
         body: PutBundleBody,
@@ -184,7 +188,7 @@ export function registerPolicyRoutes(app: GatewayApp, ctx: GatewayContext): void
       schema: {
         tags: TAG,
         summary: 'Explain a request against the bundle\'s draft (or the content sent) over the live policy',
-        description: KERNEL_DOWN,
+        description: `${PLATFORM} ${KERNEL_DOWN}`,
         params: BundleParams,
         querystring: BundleQuery,
         body: BundleSimulateBody,
@@ -201,7 +205,7 @@ export function registerPolicyRoutes(app: GatewayApp, ctx: GatewayContext): void
       schema: {
         tags: TAG,
         summary: 'Make drafts live: the kernel loads them (at once in-process, else on its next poll)',
-        description: `Checked like a draft first; nothing is written when the kernel cannot check it. ${KERNEL_DOWN}`,
+        description: `${PLATFORM} Checked like a draft first; nothing is written when the kernel cannot check it. ${KERNEL_DOWN}`,
         body: PublishBody,
         response: { 200: PublishResponse, ...ERROR_RESPONSES },
       },
@@ -216,7 +220,7 @@ export function registerPolicyRoutes(app: GatewayApp, ctx: GatewayContext): void
       schema: {
         tags: TAG,
         summary: 'Return the live bundles to an earlier revision (drafts in progress are kept)',
-        description: KERNEL_DOWN,
+        description: `${PLATFORM} ${KERNEL_DOWN}`,
         body: RollbackBody,
         response: { 200: PublishResponse, ...ERROR_RESPONSES },
       },
@@ -231,10 +235,11 @@ export function registerPolicyRoutes(app: GatewayApp, ctx: GatewayContext): void
       schema: {
         tags: TAG,
         summary: 'Who changed which bundle, when (saves, publishes, rollbacks), newest first',
+        description: PLATFORM,
         querystring: PolicyAuditQuery,
         response: { 200: PolicyAuditResponse, ...ERROR_RESPONSES },
       },
     },
-    (request) => listPolicyAudit(ctx, request.query),
+    (request) => listPolicyAudit(ctx, principalOf(request), request.query),
   );
 }

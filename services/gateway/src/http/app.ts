@@ -20,6 +20,7 @@ import { registerPointerRoutes } from '../handlers/http-pointers.js';
 import { registerPolicyRoutes } from '../handlers/http-policy.js';
 import { registerSchemaRoutes } from '../handlers/http-schema-registry.js';
 import { registerSystemRoutes } from '../handlers/http-system.js';
+import { registerWorkflowRoutes } from '../handlers/http-workflows.js';
 import { WEBSOCKET_PLUGIN_OPTIONS, registerStreamRoutes } from '../handlers/ws-stream.js';
 import type { StreamHub } from '../stream/hub.js';
 import { httpErrorOf } from './errors.js';
@@ -233,6 +234,7 @@ export async function buildApp(deps: AppDeps): Promise<GatewayApp> {
         { name: 'pointers', description: 'Reading job inputs, outputs and artifacts by pointer' },
         { name: 'audit', description: 'Policy decision and approval records' },
         { name: 'policy', description: 'Ask the safety kernel (evaluate, explain, simulate); policy bundles: drafts, publish, rollback, audit' },
+        { name: 'workflows', description: 'Workflow definitions and runs: start, cancel, rerun, timeline, approval steps' },
       ],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`) },
@@ -250,6 +252,7 @@ export async function buildApp(deps: AppDeps): Promise<GatewayApp> {
   registerPointerRoutes(app, ctx);
   registerAuditRoutes(app, ctx);
   registerPolicyRoutes(app, ctx);
+  registerWorkflowRoutes(app, ctx);
   if (deps.stream !== undefined) registerStreamRoutes(app, ctx, deps.stream);
   return app;
 }

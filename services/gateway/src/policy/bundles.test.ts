@@ -3,7 +3,7 @@ import { PolicyCheckRequestSchema } from '@cordum/protocol';
 import { SYSTEM_TENANT } from '@cordum/store';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KEYS } from '../testing/fixture.js';
-import { type PolicyHarness, type PolicyHarnessOptions, startPolicyHarness } from './kernel-harness.js';
+import { type PolicyHarness, type PolicyHarnessOptions, SECOPS_B, startPolicyHarness } from './kernel-harness.js';
 
 // Policy Studio routes: drafts in the config document the kernel reads, publish, rollback, audit.
 
@@ -117,7 +117,7 @@ describe('PUT /api/v1/policy/bundles/{id}: drafts', () => {
     expect((await t.stores.config.get(REF))?.revision).toBe(2);
   });
 
-  it('only secops writes, and only secops/<name> bundles; reading bundles is secops too', async () => {
+  it('only secops of the platform tenant reads and writes bundles, and only secops/<name> ones', async () => {
     const t = await start();
     for (const key of [KEYS.viewerA, KEYS.operatorA, KEYS.adminA]) {
       const put = await t.call('PUT', '/api/v1/policy/bundles/secops~freeze', { key, body: { content: FREEZE } });
@@ -128,6 +128,23 @@ describe('PUT /api/v1/policy/bundles/{id}: drafts', () => {
       expect((await t.call('GET', '/api/v1/policy/bundles', { key })).statusCode).toBe(403);
       expect((await t.call('GET', '/api/v1/policy/audit', { key })).statusCode).toBe(403);
     }
+    // Bundles apply to every tenant: a secops key of another tenant than the platform one manages nothing.
+    for (const [method, url, body] of [
+      ['PUT', '/api/v1/policy/bundles/secops~freeze', { content: FREEZE }],
+      ['GET', '/api/v1/policy/bundles', undefined],
+      ['GET', '/api/v1/policy/bundles/secops~freeze', undefined],
+      ['GET', '/api/v1/policy/bundles/snapshots', undefined],
+      ['GET', '/api/v1/policy/rules', undefined],
+      ['GET', '/api/v1/policy/audit', undefined],
+      ['POST', '/api/v1/policy/publish', {}],
+      ['POST', '/api/v1/policy/rollback', { revision: 1 }],
+      ['POST', '/api/v1/policy/bundles/secops~freeze/simulate', { request: { topic: 'job.a' } }],
+    ] as const) {
+      const res = await t.call(method, url, { key: SECOPS_B, body });
+      expect(res.statusCode, url).toBe(403);
+      expect(res.json(), url).toMatchObject({ error: { code: 'permission_denied', details: { platform_tenant: 'tenant-a' } } });
+    }
+    expect((await t.call('POST', '/api/v1/policy/explain', { key: SECOPS_B, body: { topic: 'job.a' } })).json()).toMatchObject({ tenant: 'tenant-b' });
     const pack = await t.call('PUT', '/api/v1/policy/bundles/tracker~safety', { key: KEYS.secopsA, body: { content: FREEZE } });
     expect(pack.statusCode).toBe(403);
     expect(pack.json()).toMatchObject({ error: { code: 'permission_denied', details: { bundle_id: 'tracker/safety', pack_id: 'tracker' } } });

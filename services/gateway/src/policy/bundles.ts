@@ -22,6 +22,7 @@ import {
   liveOf,
   packIdOf,
   readBundles,
+  requirePlatformTenant,
   text,
   timeOf,
   writeBundles,
@@ -30,7 +31,8 @@ import {
 // Policy Studio over the bundles document: list and read bundles, save a draft (PUT), simulate it, publish
 // drafts (the kernel then loads them), roll the live bundles back to an earlier revision, and the audit of
 // who changed what. Bundles are system-wide (the kernel has one policy for every tenant): only secops
-// principals change them; each change is audited with the caller's tenant and principal.
+// principals of the platform tenant read and change them; each change is audited with the caller's tenant
+// and principal.
 
 export type DraftView = {
   content?: string;
@@ -102,7 +104,8 @@ export function bundleView(id: string, raw: JsonValue | undefined, withContent: 
   return view;
 }
 
-export async function listBundles(ctx: GatewayContext): Promise<{ revision: number; bundles: BundleView[] }> {
+export async function listBundles(ctx: GatewayContext, principal: Principal): Promise<{ revision: number; bundles: BundleView[] }> {
+  requirePlatformTenant(ctx, principal);
   const doc = await readBundles(ctx);
   return { revision: doc.revision, bundles: Object.keys(doc.bundles).sort().map((id) => bundleView(id, doc.bundles[id], false)) };
 }
@@ -111,7 +114,8 @@ function notFound(id: string): NotFoundError {
   return new NotFoundError(`no policy bundle ${id}`, { details: { bundle_id: id } });
 }
 
-export async function getBundle(ctx: GatewayContext, id: string): Promise<BundleView & { revision: number }> {
+export async function getBundle(ctx: GatewayContext, principal: Principal, id: string): Promise<BundleView & { revision: number }> {
+  requirePlatformTenant(ctx, principal);
   const doc = await readBundles(ctx);
   if (!Object.hasOwn(doc.bundles, id)) throw notFound(id);
   return { ...bundleView(id, doc.bundles[id], true), revision: doc.revision };
@@ -143,6 +147,7 @@ export async function saveDraft(
   id: string,
   body: PutBundleBody,
 ): Promise<BundleView & { revision: number; kernel_check: KernelCheck }> {
+  requirePlatformTenant(ctx, principal);
   requireEditable(id);
   parseBundle({ id, content: body.content });
   const enabled = body.enabled ?? true;
@@ -187,6 +192,7 @@ export async function saveDraft(
 
 /** POST bundles/{id}/simulate: the request against the bundle's draft (or the content sent) over the live policy. */
 export async function simulateDraft(ctx: GatewayContext, principal: Principal, id: string, body: BundleSimulateBody): Promise<ExplainView> {
+  requirePlatformTenant(ctx, principal);
   let content = body.content;
   let enabled = body.enabled;
   if (content === undefined) {
@@ -258,6 +264,7 @@ async function checkLiveChange(ctx: GatewayContext, principal: Principal, curren
 
 /** POST publish: the drafts of the named bundles (default: every draft) become what the kernel loads. */
 export async function publish(ctx: GatewayContext, principal: Principal, body: PublishBody): Promise<PublishOutcome> {
+  requirePlatformTenant(ctx, principal);
   let before: string | null = null;
   const written = await writeBundles(ctx, principal, body.expected_revision, async (current) => {
     const ids = body.bundle_ids ?? Object.keys(current.bundles).filter((id) => draftOf(current.bundles[id]) !== null).sort();
@@ -324,6 +331,7 @@ export async function publish(ctx: GatewayContext, principal: Principal, body: P
  * publish; a rollback to the live state already in force writes nothing.
  */
 export async function rollback(ctx: GatewayContext, principal: Principal, body: RollbackBody): Promise<PublishOutcome> {
+  requirePlatformTenant(ctx, principal);
   const target = body.revision ?? (body.snapshot_id === undefined ? undefined : Number(body.snapshot_id));
   if (target === undefined || !Number.isSafeInteger(target) || target < 1) {
     throw new InvalidError('give the revision to return to (revision or snapshot_id)', { details: { field: 'revision' } });
@@ -406,7 +414,12 @@ export type RevisionView = {
 };
 
 /** GET bundles/snapshots: the revisions of the bundles document, newest first (what rollback returns to). */
-export async function listRevisions(ctx: GatewayContext, query: { limit?: number; cursor?: string }): Promise<{ items: RevisionView[]; next_cursor: string | null }> {
+export async function listRevisions(
+  ctx: GatewayContext,
+  principal: Principal,
+  query: { limit?: number; cursor?: string },
+): Promise<{ items: RevisionView[]; next_cursor: string | null }> {
+  requirePlatformTenant(ctx, principal);
   const page = await ctx.stores.config.history(BUNDLES_REF, { limit: query.limit ?? 50, cursor: query.cursor ?? null });
   return {
     items: page.items.map((doc) => {
@@ -442,11 +455,15 @@ export type PolicyAuditView = {
 };
 
 /**
- * GET audit: policy changes by every tenant's secops principals (bundles are system-wide), from the system
- * log. Only change records are listed: the kernel's per-job decision records live in each tenant's own log
+ * GET audit: policy changes (bundles are system-wide), from the system log. Only change records are listed: the kernel's per-job decision records live in each tenant's own log
  * under another kind and never appear here.
  */
-export async function listPolicyAudit(ctx: GatewayContext, query: PolicyAuditQuery): Promise<{ items: PolicyAuditView[]; next_cursor: string | null }> {
+export async function listPolicyAudit(
+  ctx: GatewayContext,
+  principal: Principal,
+  query: PolicyAuditQuery,
+): Promise<{ items: PolicyAuditView[]; next_cursor: string | null }> {
+  requirePlatformTenant(ctx, principal);
   const page = await ctx.stores.audit.list(SYSTEM_TENANT, {
     kind: POLICY_CHANGE_KIND_PREFIX,
     ...(query.bundle_id === undefined ? {} : { subject: query.bundle_id }),

@@ -33,6 +33,10 @@ rules:
     reason: writes need a human
 `;
 
+/** A secops key of a tenant that is not the platform tenant. */
+export const SECOPS_B = 'secops-b-0123456789abcdef';
+const EXTRA_KEYS = JSON.stringify([{ key: SECOPS_B, tenant: 'tenant-b', principal_id: 'sib', roles: ['secops'] }]);
+
 export type PolicyHarness = {
   stores: Stores;
   bus: Bus;
@@ -88,9 +92,10 @@ export async function startPolicyHarness(options: PolicyHarnessOptions = {}): Pr
   const gateway = await createGateway({
     bus,
     stores,
-    principals: createApiKeyResolver(parseApiKeys(KEY_FILE, { source: 'test', defaultTenant: 'default' })),
+    principals: createApiKeyResolver([...parseApiKeys(KEY_FILE, { source: 'test', defaultTenant: 'default' }), ...parseApiKeys(EXTRA_KEYS, { source: 'test', defaultTenant: 'default' })]),
     metrics: createMetrics(),
-    options: { instanceId: 'gw-policy-test', rateLimitRps: 0, httpAddr: '127.0.0.1:0' },
+    // tenant-a is the platform tenant here: its secops key (KEYS.secopsA) manages the system-wide bundles.
+    options: { instanceId: 'gw-policy-test', rateLimitRps: 0, httpAddr: '127.0.0.1:0', defaultTenant: 'tenant-a' },
     ...(policy === undefined ? {} : { policy }),
   });
   let kernelStopped = false;

@@ -6,7 +6,7 @@ import type { Principal } from '../auth/principal.js';
 import type { GatewayContext } from '../context.js';
 import type { RulesQuery } from '../http/schemas-policy.js';
 import { requirePolicy } from './port.js';
-import { contentSha, draftOf, isLive, liveOf, packIdOf, readBundles, text } from './store.js';
+import { contentSha, draftOf, isLive, liveOf, packIdOf, readBundles, requirePlatformTenant, text } from './store.js';
 
 // GET /policy/rules: the rules of the snapshot the kernel has in force (its explain trace gives every rule
 // in evaluation order, base bundle included), with the details of rules from stored bundles; or the rules
@@ -94,6 +94,7 @@ async function rulesOfBundle(ctx: GatewayContext, id: string, draft: boolean): P
 }
 
 export async function listRules(ctx: GatewayContext, principal: Principal, query: RulesQuery): Promise<RulesView> {
+  requirePlatformTenant(ctx, principal);
   if (query.bundle_id !== undefined) return rulesOfBundle(ctx, query.bundle_id, query.draft === true);
   const policy = requirePolicy(ctx.policy);
   // Any request lists every rule in the trace; this one names no real job and writes nothing.

@@ -1,5 +1,5 @@
 import { create } from '@bufbuild/protobuf';
-import { ConflictError, InvalidError, type JsonValue, isCordumError, isPlainObject, sha256Hex, toError } from '@cordum/core';
+import { ConflictError, DeniedError, InvalidError, type JsonValue, isCordumError, isPlainObject, sha256Hex, toError } from '@cordum/core';
 import { DEFAULT_FRAGMENTS } from '@cordum/pdp';
 import { type Bundle, compilePolicy, orderBundles, parseBundle } from '@cordum/policy';
 import { PolicyCheckRequestSchema } from '@cordum/protocol';
@@ -33,6 +33,20 @@ export type BundlesDoc = {
   data: Readonly<Record<string, JsonValue>>;
   bundles: Readonly<Record<string, JsonValue>>;
 };
+
+/**
+ * Policy bundles are system-wide: one policy for every tenant. Like the system config scope, they are read
+ * and changed only by the platform tenant (CORDUM_DEFAULT_TENANT) — its secops principals (the routes
+ * require the role); a secops key of another tenant would otherwise change every tenant's guardrails.
+ */
+export function requirePlatformTenant(ctx: GatewayContext, principal: Principal): void {
+  const platform = ctx.options.defaultTenant;
+  if (principal.tenant === platform) return;
+  throw new DeniedError(
+    `policy bundles apply to every tenant: only the platform tenant ${platform} manages them (your key belongs to ${principal.tenant}); ask about your jobs with /api/v1/policy/explain`,
+    { code: 'permission_denied', details: { platform_tenant: platform } },
+  );
+}
 
 /** The bundle id of a request: ?bundle_id= wins, else the path segment with `~` standing for `/`. */
 export function bundleIdOf(pathId: string, queryId: string | undefined): string {

@@ -1,0 +1,247 @@
+import type { Bus } from '@cordum/bus';
+import { type Logger, isCordumError, newTraceId, toError } from '@cordum/core';
+import {
+  AlertSeverity,
+  JOB_STORED_HEADER,
+  Subjects,
+  encodePacket,
+  encodeStoredRequest,
+  newPacket,
+  submitMsgId,
+} from '@cordum/protocol';
+import type { JobStore, PointerStore } from '@cordum/store';
+import type {
+  CancelJobCommand,
+  CompiledWorkflow,
+  DispatchJobCommand,
+  EmitAlertCommand,
+  RunCommand,
+  TimelineEntry,
+  WorkflowRun,
+} from '@cordum/workflow';
+import type { StoreClock } from '../clock/store-clock.js';
+import type { WorkflowEngineMetrics } from '../metrics.js';
+import type { WorkflowEngineOptions } from '../options.js';
+import { jobRequestOf } from './job-request.js';
+
+// Executes the commands of a stored run. Every command is idempotent by its id, because after a crash the
+// reconciler executes re-derived commands again:
+//  - dispatch_job: the input behind the job's write-once context pointer, the job created PENDING in the
+//    JobStore (create-once by job id), then the stored-job doorbell on sys.job.submit. A job that already
+//    exists is not created again; it is re-announced only while still PENDING (a scheduler dedupes).
+//  - cancel_job: a job no worker has (PENDING, APPROVAL_REQUIRED) is cancelled in the store with a
+//    compare-and-set, as the gateway does; JobCancel on sys.job.cancel tells the scheduler and the worker.
+//  - emit_alert: a SystemAlert on sys.workflow.event (best effort, not re-derived after a crash).
+//  - start_timer / cancel_timer: nothing here; timers are the run's due time in the store.
+// Run and step status changes go out on sys.workflow.event too, as SystemAlerts with details
+// {kind: run|step, tenant, run_id, workflow_id, step_id?, status} (the gateway streams them to WebSockets).
+
+export const ENGINE_ACTOR = 'workflow-engine';
+
+export type ExecutorDeps = {
+  bus: Bus;
+  jobs: JobStore;
+  pointers: PointerStore;
+  clock: StoreClock;
+  logger: Logger;
+  metrics: WorkflowEngineMetrics;
+  options: WorkflowEngineOptions;
+};
+
+export type Executor = {
+  /** Executes the commands; resolves with how many failed (each failure is logged). */
+  execute(tenant: string, run: WorkflowRun, compiled: CompiledWorkflow, commands: readonly RunCommand[]): Promise<number>;
+  /** Publishes run/step status changes found in timeline entries (best effort). */
+  publishStatus(tenant: string, run: WorkflowRun, entries: readonly TimelineEntry[]): Promise<void>;
+};
+
+const ALERT_SEVERITY: Readonly<Record<string, AlertSeverity>> = {
+  INFO: AlertSeverity.INFO,
+  WARNING: AlertSeverity.WARNING,
+  ERROR: AlertSeverity.ERROR,
+  CRITICAL: AlertSeverity.CRITICAL,
+};
+
+/** Runs `fn` over `items`, at most `limit` at once. */
+async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    for (let i = next++; i < items.length; i = next++) await fn(items[i] as T);
+  });
+  await Promise.all(lanes);
+}
+
+export function createExecutor(deps: ExecutorDeps): Executor {
+  const { bus, jobs, pointers, logger, metrics, options } = deps;
+
+  async function publishSubmit(request: ReturnType<typeof jobRequestOf>, traceId: string): Promise<void> {
+    const packet = newPacket({ traceId, senderId: options.instanceId, payload: { case: 'jobRequest', value: request } });
+    await bus.publish(Subjects.jobSubmit, encodePacket(packet), { headers: { [JOB_STORED_HEADER]: '1' }, msgId: submitMsgId(request.jobId) });
+  }
+
+  async function dispatch(tenant: string, run: WorkflowRun, compiled: CompiledWorkflow, cmd: DispatchJobCommand): Promise<'ok' | 'duplicate'> {
+    const contextPtr = await pointers.putContext(cmd.job_id, { tenant, bytes: JSON.stringify(cmd.input ?? null), contentType: 'application/json' });
+    const request = jobRequestOf(cmd, {
+      tenant,
+      stepIndex: Math.max(0, compiled.order.indexOf(cmd.step_id)),
+      contextPtr,
+      defaultPriority: options.defaultPriority,
+    });
+    const traceId = cmd.trace_id ?? run.trace_id ?? newTraceId();
+    try {
+      await jobs.create({
+        id: cmd.job_id,
+        tenant,
+        topic: cmd.topic,
+        traceId,
+        labels: { ...request.labels },
+        data: { request: encodeStoredRequest(request), submitted_by: ENGINE_ACTOR, run_id: run.id, step_id: cmd.step_id },
+        dueAt: deps.clock.now() + options.submitGraceMs,
+        actor: ENGINE_ACTOR,
+        reason: `workflow ${run.workflow_id} run ${run.id} step ${cmd.step_id} attempt ${cmd.attempt}`,
+      });
+    } catch (err) {
+      if (!(isCordumError(err) && err.code === 'already_exists')) throw err;
+      const existing = await jobs.get(cmd.job_id);
+      if (existing === undefined || existing.tenant !== tenant) throw err;
+      // Created by an earlier pass that may have died before its doorbell: ring again while nobody took it.
+      if (existing.state === 'PENDING') await publishSubmit(request, existing.traceId);
+      return 'duplicate';
+    }
+    metrics.stepsDispatched.inc({ dry_run: cmd.dry_run ? 'true' : 'false' });
+    try {
+      await publishSubmit(request, traceId);
+    } catch (err) {
+      // The job is stored and due: a scheduler's pending replayer takes it after submitGraceMs.
+      logger.warn({ run_id: run.id, step_id: cmd.step_id, job_id: cmd.job_id, tenant, err: toError(err).message }, 'submit publish failed; the stored job is replayed when due');
+    }
+    logger.debug({ run_id: run.id, step_id: cmd.step_id, job_id: cmd.job_id, tenant, topic: cmd.topic }, 'step dispatched');
+    return 'ok';
+  }
+
+  async function cancel(tenant: string, run: WorkflowRun, cmd: CancelJobCommand): Promise<'ok' | 'duplicate'> {
+    const job = await jobs.get(cmd.job_id);
+    if (job === undefined || job.tenant !== tenant) return 'duplicate';
+    if (job.state === 'PENDING' || job.state === 'APPROVAL_REQUIRED') {
+      try {
+        await jobs.transition(cmd.job_id, {
+          from: ['PENDING', 'APPROVAL_REQUIRED'],
+          to: 'CANCELLED',
+          actor: ENGINE_ACTOR,
+          reason: cmd.reason,
+          patch: { errorCode: 'cancelled', errorMessage: cmd.reason, dueAt: null, waitReason: null, data: { cancel: { by: ENGINE_ACTOR, reason: cmd.reason } } },
+        });
+        return 'ok';
+      } catch (err) {
+        if (!(isCordumError(err) && err.code === 'state_conflict')) throw err;
+      }
+    }
+    const after = await jobs.get(cmd.job_id);
+    if (after === undefined || after.state === 'SUCCEEDED' || after.state === 'FAILED' || after.state === 'CANCELLED' || after.state === 'TIMEOUT' || after.state === 'DENIED') {
+      return 'duplicate';
+    }
+    const packet = newPacket({
+      traceId: job.traceId,
+      senderId: options.instanceId,
+      payload: { case: 'jobCancel', value: { jobId: cmd.job_id, reason: cmd.reason, requestedBy: `${ENGINE_ACTOR}:${run.id}` } },
+    });
+    await bus.publish(Subjects.jobCancel, encodePacket(packet));
+    return 'ok';
+  }
+
+  async function alert(tenant: string, run: WorkflowRun, cmd: EmitAlertCommand): Promise<'ok'> {
+    const details: Record<string, string> = {
+      ...cmd.details,
+      kind: 'alert',
+      tenant,
+      run_id: run.id,
+      workflow_id: run.workflow_id,
+      step_id: cmd.step_id,
+      alert_id: cmd.alert_id,
+    };
+    if (cmd.code !== undefined) details['code'] = cmd.code;
+    if (cmd.trace_id !== undefined) details['trace_id'] = cmd.trace_id;
+    if (cmd.dry_run) details['dry_run'] = 'true';
+    const traceId = cmd.trace_id ?? run.trace_id ?? run.id;
+    const packet = newPacket({
+      traceId,
+      senderId: options.instanceId,
+      payload: {
+        case: 'alert',
+        value: {
+          message: cmd.message,
+          severity: ALERT_SEVERITY[cmd.severity] ?? AlertSeverity.INFO,
+          sourceComponent: cmd.source_component,
+          details,
+          traceId,
+          ...(cmd.code === undefined ? {} : { code: cmd.code }),
+        },
+      },
+    });
+    await bus.publish(Subjects.workflowEvent, encodePacket(packet));
+    return 'ok';
+  }
+
+  return {
+    async execute(tenant, run, compiled, commands) {
+      let failed = 0;
+      const run1 = async (cmd: RunCommand): Promise<void> => {
+        const log = { run_id: run.id, tenant, ...('step_id' in cmd && cmd.step_id !== undefined ? { step_id: cmd.step_id } : {}), ...('job_id' in cmd ? { job_id: cmd.job_id } : {}) };
+        try {
+          let outcome: 'ok' | 'duplicate';
+          switch (cmd.type) {
+            case 'dispatch_job':
+              outcome = await dispatch(tenant, run, compiled, cmd);
+              break;
+            case 'cancel_job':
+              outcome = await cancel(tenant, run, cmd);
+              break;
+            case 'emit_alert':
+              outcome = await alert(tenant, run, cmd);
+              break;
+            case 'start_timer':
+            case 'cancel_timer':
+              return;
+          }
+          metrics.commands.inc({ type: cmd.type, outcome });
+        } catch (err) {
+          failed++;
+          metrics.commands.inc({ type: cmd.type, outcome: 'failed' });
+          logger.warn({ ...log, command: cmd.type, err: toError(err).message }, 'command failed; the reconciler retries it');
+        }
+      };
+      // Cancels first (a cancelled step's job must not outlive it), then dispatches and alerts.
+      const cancels = commands.filter((c) => c.type === 'cancel_job');
+      const rest = commands.filter((c) => c.type !== 'cancel_job');
+      await eachLimited(cancels, 32, run1);
+      await eachLimited(rest, 64, run1);
+      return failed;
+    },
+
+    async publishStatus(tenant, run, entries) {
+      const publishes: Promise<void>[] = [];
+      for (const e of entries) {
+        if (e.type !== 'run_status' && e.type !== 'step_status') continue;
+        const status = e.status ?? '';
+        const kind = e.type === 'run_status' ? 'run' : 'step';
+        const details: Record<string, string> = { kind, tenant, run_id: run.id, workflow_id: run.workflow_id, status };
+        if (kind === 'step' && e.step_id !== undefined) details['step_id'] = e.step_id;
+        const severity =
+          status === 'failed' || status === 'timed_out' ? AlertSeverity.ERROR : status === 'cancelled' ? AlertSeverity.WARNING : AlertSeverity.INFO;
+        const traceId = run.trace_id ?? run.id;
+        const message =
+          kind === 'run' ? `run ${run.id} of workflow ${run.workflow_id} is ${status}` : `step ${e.step_id ?? '?'} of run ${run.id} is ${status}`;
+        const packet = newPacket({
+          traceId,
+          senderId: options.instanceId,
+          payload: { case: 'alert', value: { message: e.message === undefined ? message : `${message}: ${e.message}`, severity, sourceComponent: ENGINE_ACTOR, details, traceId } },
+        });
+        publishes.push(bus.publish(Subjects.workflowEvent, encodePacket(packet)));
+      }
+      const results = await Promise.allSettled(publishes);
+      const lost = results.filter((r) => r.status === 'rejected').length;
+      if (lost > 0) logger.warn({ run_id: run.id, tenant, lost }, 'could not publish run/step status events');
+    },
+  };
+}
+

@@ -1,0 +1,285 @@
+import { performance } from 'node:perf_hooks';
+import { type Logger, toError } from '@cordum/core';
+import { isTerminalJobState } from '@cordum/protocol';
+import {
+  type InboxEvent,
+  type JobStore,
+  type PointerStore,
+  type RunRecord,
+  type RunStore,
+  type SchemaStore,
+  type WorkflowStore,
+  isTerminalRunStatus,
+} from '@cordum/store';
+import {
+  type CompiledWorkflow,
+  type RunCommand,
+  type RunEvent,
+  type StepRun,
+  type WorkflowRun,
+  isRunTerminal,
+  nextDueMs,
+  reconcileCommands,
+  reduce,
+} from '@cordum/workflow';
+import type { StoreClock } from '../clock/store-clock.js';
+import type { Executor } from '../commands/executor.js';
+import type { WorkflowEngineMetrics } from '../metrics.js';
+import type { WorkflowEngineOptions } from '../options.js';
+import { jobResultEvent } from './job-events.js';
+import { type KeyedQueue, createKeyedQueue } from './keyed-queue.js';
+import { type CompiledCache, createCompiledCache, materializeRun, resolveSchemas, toRunEvent } from './materialize.js';
+
+// One pass over a run: read the record and its inbox, reduce every queued event together, write the result
+// back in ONE compare-and-set (run document, status, timeline entries, inbox ack, due time), then execute the
+// commands. A lost compare-and-set (another instance, or a gateway write) means re-read and reduce again;
+// the commands of a lost write are never executed. Passes of one run are serialised in this process.
+//
+// The due time written with the run is the truth about when the run needs the engine again: its earliest
+// timer, or — while the commands just written are not known to be executed — now + commandGraceMs, so a
+// crash between the write and the dispatch is repaired by any instance's reconciler (which re-derives the
+// commands with reconcileCommands; executing them again is a no-op).
+
+/** The most inbox events one pass reads (the store's maximum). */
+const INBOX_BATCH = 1000;
+
+export type ProcessMode = {
+  /** Also re-derive and execute the commands the stored run implies (crash repair). */
+  reconcile?: boolean;
+  /** Also look up the run's running jobs in the JobStore (lost sys.job.result). */
+  probe?: boolean;
+};
+
+export type RunProcessorDeps = {
+  runs: RunStore;
+  jobs: JobStore;
+  pointers: PointerStore;
+  workflows: Pick<WorkflowStore, 'getVersion'>;
+  schemas?: Pick<SchemaStore, 'get'>;
+  executor: Executor;
+  clock: StoreClock;
+  logger: Logger;
+  metrics: WorkflowEngineMetrics;
+  options: WorkflowEngineOptions;
+};
+
+export type RunProcessor = {
+  /** One serialised pass over the run (coalesced with passes asked for meanwhile). Never throws. */
+  process(tenant: string, runId: string, mode?: ProcessMode): Promise<void>;
+  /** Queues a terminal job's result in its run's inbox (idempotent per job id) and processes the run. */
+  deliverResult(tenant: string, runId: string, event: RunEvent & { type: 'job_result' }): Promise<void>;
+  /** Cancels in-process wake-ups and waits for running passes. */
+  stop(): Promise<void>;
+};
+
+type Mode = Required<ProcessMode>;
+
+export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
+  const { runs, jobs, clock, logger, metrics, options, executor } = deps;
+  const compiledCache: CompiledCache = createCompiledCache();
+  const queue: KeyedQueue = createKeyedQueue((key, err) => {
+    metrics.processErrors.inc();
+    logger.warn({ run_key: key, err: toError(err).message }, 'run pass failed; the reconciler retries it');
+  });
+  /** Modes asked for while a pass was queued: the next pass does the union. */
+  const pendingModes = new Map<string, Mode>();
+  const wakeups = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  let stopped = false;
+
+  const keyOf = (tenant: string, runId: string): string => `${tenant}|${runId}`;
+
+  function scheduleWake(tenant: string, runId: string, dueStoreMs: number | undefined): void {
+    const key = keyOf(tenant, runId);
+    const existing = wakeups.get(key);
+    if (dueStoreMs === undefined || stopped || dueStoreMs - clock.now() > options.wakeHorizonMs) {
+      if (existing !== undefined) {
+        clearTimeout(existing.timer);
+        wakeups.delete(key);
+      }
+      return;
+    }
+    if (existing !== undefined) {
+      if (existing.at === dueStoreMs) return;
+      clearTimeout(existing.timer);
+    }
+    // A couple of ms late rather than early: a timer is due when store time >= due_ms.
+    const delay = Math.max(0, dueStoreMs - clock.now() + 2);
+    const timer = setTimeout(() => {
+      wakeups.delete(key);
+      void process(tenant, runId);
+    }, delay);
+    timer.unref();
+    wakeups.set(key, { at: dueStoreMs, timer });
+  }
+
+  async function probeRunningJobs(run: WorkflowRun): Promise<RunEvent[]> {
+    const ids: string[] = [];
+    for (const step of Object.values(run.steps) as StepRun[]) {
+      if (step.status !== 'running') continue;
+      if (step.items === undefined) {
+        if (step.job_id !== undefined) ids.push(step.job_id);
+      } else {
+        for (const it of step.items) if (it.status === 'running' && it.job_id !== undefined) ids.push(it.job_id);
+      }
+    }
+    const events: RunEvent[] = [];
+    await Promise.all(
+      ids.map(async (id) => {
+        const job = await jobs.get(id);
+        if (job === undefined || !isTerminalJobState(job.state)) return;
+        const ev = await jobResultEvent(job, deps.pointers, { maxOutputBytes: options.maxOutputBytes });
+        if (ev !== undefined) events.push(ev);
+      }),
+    );
+    if (events.length > 0) metrics.reconcilerActions.inc({ kind: 'lost_result' }, events.length);
+    // Deterministic order whatever the lookups' timing.
+    return events.sort((a, b) => ((a as { job_id: string }).job_id < (b as { job_id: string }).job_id ? -1 : 1));
+  }
+
+  /** A run whose document cannot be used (definition gone or invalid) fails instead of staying due forever. */
+  async function failUnusable(record: RunRecord, err: unknown): Promise<void> {
+    const message = toError(err).message;
+    const at = new Date(clock.now()).toISOString();
+    const res = await runs.update(record.tenant, record.id, {
+      expectedVersion: record.version,
+      status: 'failed',
+      doc: { ...record.doc, status: 'failed', error: { code: 'run_invalid', message }, completed_at: at, version: record.version + 1 },
+      dueAt: null,
+      timeline: [{ key: 'run_invalid', data: { type: 'run_status', status: 'failed', run_id: record.id, workflow_id: record.workflowId, time: at, message } }],
+    });
+    if (res.outcome === 'updated') {
+      metrics.runs.inc({ status: 'failed' });
+      logger.error({ run_id: record.id, tenant: record.tenant, err: message }, 'run cannot be executed; marked failed');
+    }
+  }
+
+  function dedupe(commands: RunCommand[]): RunCommand[] {
+    const seen = new Set<string>();
+    return commands.filter((c) => {
+      const id =
+        c.type === 'dispatch_job' || c.type === 'cancel_job' ? `${c.type}:${c.job_id}` : c.type === 'emit_alert' ? `alert:${c.alert_id}` : `${c.type}:${c.timer_id}`;
+      if (seen.has(id)) return false;
+      seen.add(id);
+      return true;
+    });
+  }
+
+  /** One pass; true when another is needed right away (a full inbox batch). */
+  async function pass(tenant: string, runId: string, mode: Mode): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      const record = await runs.get(tenant, runId);
+      if (record === undefined || isTerminalRunStatus(record.status)) {
+        scheduleWake(tenant, runId, undefined);
+        return false;
+      }
+      let run: WorkflowRun;
+      let compiled: CompiledWorkflow;
+      try {
+        run = await materializeRun(record, deps.workflows);
+        compiled = compiledCache.get(run);
+      } catch (err) {
+        await failUnusable(record, err);
+        return false;
+      }
+      const inbox: InboxEvent[] = await runs.inbox(tenant, runId, { limit: INBOX_BATCH });
+      const events: RunEvent[] = [];
+      if (run.status === 'pending') {
+        await resolveSchemas(run, tenant, deps.schemas);
+        events.push({ type: 'run_started' });
+      }
+      for (const e of inbox) {
+        const ev = toRunEvent(e.event);
+        if (ev === undefined) {
+          metrics.eventsIgnored.inc({ type: 'malformed' });
+          logger.warn({ run_id: runId, tenant, inbox_seq: e.seq }, 'inbox event is not a run event; dropped');
+        } else events.push(ev);
+      }
+      if (mode.probe) events.push(...(await probeRunningJobs(run)));
+
+      const now = clock.now();
+      const t0 = performance.now();
+      const r = reduce(run, events, now, { compiled });
+      metrics.reduceSeconds.observe((performance.now() - t0) / 1000);
+      for (const ev of events) metrics.eventsReduced.inc({ type: ev.type });
+      for (const ig of r.ignored) {
+        metrics.eventsIgnored.inc({ type: ig.event.type });
+        logger.debug({ run_id: runId, tenant, event: ig.event.type, reason: ig.reason }, 'event ignored');
+      }
+
+      const next = r.run;
+      const fresh = r.commands.filter((c) => c.type === 'dispatch_job' || c.type === 'cancel_job' || c.type === 'emit_alert');
+      const terminal = isRunTerminal(next);
+      const timerDue = nextDueMs(next);
+      let dueAt: number | null = null;
+      if (!terminal) {
+        if (timerDue !== undefined) dueAt = timerDue;
+        if (fresh.length > 0) dueAt = Math.min(dueAt ?? Number.POSITIVE_INFINITY, now + options.commandGraceMs);
+      }
+      const lastSeq = inbox.length === 0 ? undefined : (inbox[inbox.length - 1] as InboxEvent).seq;
+      const needsWrite = r.changed || lastSeq !== undefined || dueAt !== record.dueAt;
+      if (needsWrite) {
+        const t1 = performance.now();
+        const res = await runs.update(tenant, runId, {
+          expectedVersion: record.version,
+          ...(r.changed ? { status: next.status, doc: { ...next, version: record.version + 1 } } : {}),
+          dueAt,
+          ...(r.timeline.length === 0 ? {} : { timeline: r.timeline.map((e) => ({ key: `seq:${e.seq}`, data: e })) }),
+          ...(lastSeq === undefined ? {} : { ackInbox: lastSeq }),
+        });
+        metrics.casSeconds.observe((performance.now() - t1) / 1000);
+        if (res.outcome === 'not_found') return false;
+        if (res.outcome === 'conflict') {
+          metrics.conflicts.inc();
+          if (attempt >= options.maxConflictRetries) {
+            logger.warn({ run_id: runId, tenant, attempts: attempt + 1 }, 'run write kept losing; left to the reconciler');
+            return false;
+          }
+          // Back off a little under contention so the winner's commands are not starved.
+          if (attempt > 2) await new Promise((resolve) => setTimeout(resolve, Math.min(50, attempt * 2)));
+          continue;
+        }
+      }
+      if (run.status === 'pending') metrics.runs.inc({ status: 'pending' });
+      for (const e of r.timeline) if (e.type === 'run_status' && e.status !== undefined) metrics.runs.inc({ status: e.status });
+
+      const commands = mode.reconcile && !terminal ? dedupe([...r.commands, ...reconcileCommands(next, { compiled })]) : r.commands;
+      if (mode.reconcile && commands.length > r.commands.length) metrics.reconcilerActions.inc({ kind: 'commands_rederived' });
+      const failed = await executor.execute(tenant, next, compiled, commands);
+      await executor.publishStatus(tenant, next, r.timeline);
+      if (failed > 0) logger.warn({ run_id: runId, tenant, failed }, 'some commands failed; the run is due again after the command grace');
+      scheduleWake(tenant, runId, terminal ? undefined : timerDue);
+      if (terminal) logger.info({ run_id: runId, tenant, workflow_id: next.workflow_id, status: next.status }, 'run finished');
+      return inbox.length >= INBOX_BATCH;
+    }
+  }
+
+  function process(tenant: string, runId: string, mode: ProcessMode = {}): Promise<void> {
+    const key = keyOf(tenant, runId);
+    const asked = pendingModes.get(key);
+    pendingModes.set(key, { reconcile: (asked?.reconcile ?? false) || mode.reconcile === true, probe: (asked?.probe ?? false) || mode.probe === true });
+    return queue.run(key, async () => {
+      for (;;) {
+        const m = pendingModes.get(key) ?? { reconcile: false, probe: false };
+        pendingModes.delete(key);
+        if (stopped) return;
+        const more = await pass(tenant, runId, m);
+        if (!more) return;
+      }
+    });
+  }
+
+  return {
+    process,
+    async deliverResult(tenant, runId, event) {
+      const res = await runs.pushEvent(tenant, runId, event, { key: `result:${event.job_id}` });
+      if (res.outcome === 'not_found' || res.outcome === 'terminal') return;
+      await process(tenant, runId);
+    },
+    async stop() {
+      stopped = true;
+      for (const w of wakeups.values()) clearTimeout(w.timer);
+      wakeups.clear();
+      await queue.idle();
+    },
+  };
+}
