@@ -312,6 +312,6 @@ describe('cordumctl against a gateway with API keys', { timeout: 90_000 }, () =>
     expect(json(await ctl(['status', '-o', 'json'], { CORDUM_CONFIG: config, CORDUM_GATEWAY: '' }))).toMatchObject({ principal: { id: 'vic' }, context: 'acme' });
     const denied = await ctl(['workers'], { CORDUM_CONFIG: config, CORDUM_GATEWAY: '' });
     expect(denied.code).toBe(4);
-    expect(denied.stderr).toMatch(/\(permission_denied, HTTP 403\)\n  use a key with the role this needs \(needs admin\)\n$/);
+    expect(denied.stderr).toMatch(/\(permission_denied, HTTP 403\)\n {2}use a key with the role this needs \(needs admin\)\n$/);
   });
 });

@@ -2,6 +2,7 @@
 // talks to other services only over the bus and reads and writes state through the store ports.
 import type { Bus, Subscription } from '@cordum/bus';
 import { type Clock, type Logger, type Metrics, createMetrics, createSilentLogger, systemClock } from '@cordum/core';
+import type { GrpcServer } from '@cordum/rpc';
 import { createOpenResolver } from './auth/api-keys.js';
 import type { PrincipalResolver, RouteRole } from './auth/principal.js';
 import type { GatewayContext, GatewayStores } from './context.js';
@@ -15,7 +16,6 @@ import { type GatewayOptions, resolveGatewayOptions } from './options.js';
 import { createWorkerRegistry } from './status/workers.js';
 import { createStreamHub } from './stream/hub.js';
 import { createStreamMetrics } from './stream/metrics.js';
-import type { GrpcServer } from '@cordum/rpc';
 
 export type GatewayDeps = {
   bus: Bus;
@@ -142,3 +142,4 @@ export {
 } from './auth/principal.js';
 export { type ApiKeyEntry, MIN_KEY_LENGTH, createApiKeyResolver, createOpenResolver, parseApiKeys } from './auth/api-keys.js';
 export { ARTIFACT_REFERENCE_KEY } from './jobs/enqueue.js';
+export { type StreamOptions, STREAM_DEFAULTS } from './stream/hub.js';

@@ -8,9 +8,11 @@ import { createTerminal } from '../output/terminal.js';
 
 const interrupt = new AbortController();
 process.on('SIGINT', () => {
-  // The first Ctrl-C stops a wait cleanly (exit 130); a second one exits at once.
+  // The first Ctrl-C stops a wait cleanly (exit 130, after the poll in flight); a command that is not waiting,
+  // or a poll that hangs, is ended 2 s later; a second Ctrl-C exits at once.
   if (interrupt.signal.aborted) process.exit(EXIT.interrupted);
   interrupt.abort();
+  setTimeout(() => process.exit(EXIT.interrupted), 2_000).unref();
 });
 
 const terminal = createTerminal();

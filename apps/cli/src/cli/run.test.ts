@@ -227,7 +227,7 @@ describe('contexts', () => {
     expect(await readFile(path, 'utf8')).toBe(
       'current-context: prod\ncontexts:\n  local:\n    gateway: http://127.0.0.1:8081\n  prod:\n    gateway: https://cordum.example.com\n    api-key: secret-key-0123456789\n',
     );
-    expect((await cli(['context', 'use', 'staging'], env))).toMatchObject({ code: 3, stderr: expect.stringMatching(/no context named "staging"\n  known contexts: local, prod/) as string });
+    expect((await cli(['context', 'use', 'staging'], env))).toMatchObject({ code: 3, stderr: expect.stringMatching(/no context named "staging"\n {2}known contexts: local, prod/) as string });
     expect((await cli(['context', 'set', 'prod', '--api-key', ''], env)).code).toBe(0);
     expect(await readFile(path, 'utf8')).not.toContain('api-key');
     expect((await cli(['context', 'delete', 'prod'], env)).code).toBe(0);

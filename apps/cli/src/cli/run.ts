@@ -5,7 +5,7 @@ import { CliError } from '../errors.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import { OUTPUT_FORMATS } from '../output/format.js';
 import { createStyle, colourWanted } from '../output/style.js';
-import { CORDUMCTL_VERSION, type CliDeps, createApp } from './app.js';
+import { CORDUMCTL_VERSION, type CliDeps, type GlobalFlags, createApp } from './app.js';
 import { type CommandHost, globalFlags } from './host.js';
 
 /** The root command with its global flags and every command group. */
@@ -50,8 +50,8 @@ function commandPath(cmd: Command): string {
   return names.join(' ');
 }
 
-function report(deps: CliDeps, err: unknown): ExitCode {
-  const style = createStyle(colourWanted(deps.terminal.stderrIsTTY, deps.env.noColor));
+function report(deps: CliDeps, err: unknown, noColorFlag: boolean): ExitCode {
+  const style = createStyle(colourWanted(deps.terminal.stderrIsTTY, deps.env.noColor || noColorFlag));
   const prefix = style.red('cordumctl:');
   if (err instanceof CliError) {
     deps.terminal.err(`${prefix} ${err.message}`);
@@ -93,7 +93,7 @@ export async function runCli(args: readonly string[], deps: CliDeps): Promise<Ex
       // --help and --version are 0; a group without its subcommand prints help as an error (2), as does any usage error.
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT.ok : EXIT.usage;
     }
-    return report(deps, err);
+    return report(deps, err, program.opts<GlobalFlags>().color === false);
   }
   return ran ? exitCode : EXIT.ok;
 }

@@ -241,16 +241,15 @@ export function registerWorkflowRoutes(app: GatewayApp, ctx: GatewayContext): vo
     },
   );
 
-  const cancelSchema = (params: typeof RunParams | typeof WorkflowRunParams) => ({
+  const cancelSchema = {
     tags: ['workflows'],
     summary: 'Cancel a run',
     description: 'Queues cancel_requested in the run\'s inbox, then rings the engine (202). 409 when the run already finished.',
-    params,
     body: CancelRunBody,
     response: { 202: CancelRunResponse, ...ERROR_RESPONSES },
-  });
+  };
 
-  app.post('/api/v1/workflow-runs/:id/cancel', { config: { role: 'operator' }, schema: cancelSchema(RunParams) }, async (request, reply) => {
+  app.post('/api/v1/workflow-runs/:id/cancel', { config: { role: 'operator' }, schema: { ...cancelSchema, params: RunParams } }, async (request, reply) => {
     const out = await cancelRun(ctx, principalOf(request), request.params.id, request.body ?? {});
     return reply.code(202).send(out);
   });
@@ -258,7 +257,7 @@ export function registerWorkflowRoutes(app: GatewayApp, ctx: GatewayContext): vo
   // Upstream's path.
   app.post(
     '/api/v1/workflows/:id/runs/:run_id/cancel',
-    { config: { role: 'operator' }, schema: cancelSchema(WorkflowRunParams) },
+    { config: { role: 'operator' }, schema: { ...cancelSchema, params: WorkflowRunParams } },
     async (request, reply) => {
       const out = await cancelRun(ctx, principalOf(request), request.params.run_id, request.body ?? {}, request.params.id);
       return reply.code(202).send(out);

@@ -45,6 +45,7 @@ const HIGH_WATER_BYTES = 256 * 1024;
 const MAX_BACKLOG = 4096;
 const FACTS_CACHE = 10_000;
 const SHUTDOWN_GRACE_MS = 1000;
+const LOOKUP_TIMEOUT_MS = 5000;
 
 /** One socket's side of the stream, as the route wires it. */
 export type StreamConnection = {
@@ -261,7 +262,13 @@ export function createStreamHub(ctx: GatewayContext, metrics: StreamMetrics, opt
     }
     const inFlight = reading.get(jobId);
     if (inFlight !== undefined) return inFlight;
-    const read = ctx.stores.jobs.get(jobId).then(
+    // A store call that never answers must not hold the ordered backlog forever.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RetryableError(`job store read took over ${LOOKUP_TIMEOUT_MS} ms`, { code: 'timeout' })), LOOKUP_TIMEOUT_MS);
+      timer.unref();
+    });
+    const read = Promise.race([ctx.stores.jobs.get(jobId), timeout]).finally(() => clearTimeout(timer)).then(
       (job) => {
         reading.delete(jobId);
         if (job === undefined) return undefined;

@@ -2,7 +2,6 @@ import { InvalidError, type JsonValue, isPlainObject } from '@cordum/core';
 import type { RunRecord, SchemaStore, WorkflowStore } from '@cordum/store';
 import {
   type CompiledWorkflow,
-  type JsonObject,
   RUN_FORMAT,
   type RunEvent,
   type WorkflowRun,
@@ -57,8 +56,8 @@ export async function materializeRun(record: RunRecord, workflows: Pick<Workflow
   const labels = isPlainObject(doc['labels']) ? (doc['labels'] as Record<string, string>) : record.labels;
   const run = createRun({
     id: record.id,
-    definition: version.doc as never,
-    input: isPlainObject(input) ? (input as JsonObject) : {},
+    definition: version.doc,
+    input: isPlainObject(input) ? input : {},
     now: record.createdAt,
     tenant_id: record.tenant,
     workflow_revision: record.workflowVersion,
@@ -96,7 +95,7 @@ export async function resolveSchemas(run: WorkflowRun, tenant: string, schemas: 
   const found = await Promise.all(ids.map(async (id) => [id, await schemas.get(tenant, id)] as const));
   for (const [id, rec] of found) {
     if (rec === undefined || !isPlainObject(rec.schema)) continue;
-    run.schemas = { ...run.schemas, [id]: rec.schema as JsonObject };
+    run.schemas = { ...run.schemas, [id]: rec.schema };
   }
 }
 

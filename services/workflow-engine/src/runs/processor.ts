@@ -114,7 +114,7 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
 
   async function probeRunningJobs(run: WorkflowRun): Promise<RunEvent[]> {
     const ids: string[] = [];
-    for (const step of Object.values(run.steps) as StepRun[]) {
+    for (const step of Object.values<StepRun>(run.steps)) {
       if (step.status !== 'running') continue;
       if (step.items === undefined) {
         if (step.job_id !== undefined) ids.push(step.job_id);
