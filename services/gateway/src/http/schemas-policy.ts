@@ -290,7 +290,7 @@ export const PublishResponse = Type.Object({
   rolled_back_to: Nullable(Type.Integer()),
   snapshot_before: Nullable(Type.String()),
   snapshot_after: Nullable(Type.String()),
-  kernel: Type.String({ description: 'reloaded (in-process kernel), pending (the kernel picks it up on its next poll), not_configured' }),
+  kernel: Type.String({ description: 'reloaded (in-process kernel), pending (the kernel picks it up on its next poll), unchanged (a rollback to the live state), unavailable, not_configured' }),
 });
 
 export const RevisionsQuery = Type.Object({ ...PageQuery }, { additionalProperties: false });

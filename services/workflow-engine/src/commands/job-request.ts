@@ -26,7 +26,7 @@ export function jobRequestOf(cmd: DispatchJobCommand, ctx: JobRequestContext): J
   const priority = PRIORITIES[(cmd.priority ?? '').toLowerCase()] ?? PRIORITIES[ctx.defaultPriority] ?? JobPriority.BATCH;
   const env = { ...cmd.env };
   env['tenant_id'] ??= ctx.tenant;
-  if (cmd.attempt > 0) env['attempt'] = String(cmd.attempt);
+  if (cmd.attempt > 0) env['step_attempt'] = String(cmd.attempt);
   const m = cmd.meta;
   return create(JobRequestSchema, {
     jobId: cmd.job_id,
