@@ -8,6 +8,7 @@ import { kernelBenchmarks } from './kernel.bench.js';
 import { policyBenchmarks } from './policy.bench.js';
 import { protocolBenchmarks } from './protocol.bench.js';
 import { storeBenchmarks } from './store.bench.js';
+import { workflowBenchmarks } from './workflow.bench.js';
 
 const only = process.argv[2];
 
@@ -20,6 +21,7 @@ async function main(): Promise<void> {
     store: storeBenchmarks,
     e2e: e2eBenchmarks,
     gateway: gatewayBenchmarks,
+    workflow: workflowBenchmarks,
   };
   for (const [name, run] of Object.entries(suites)) {
     if (only !== undefined && only !== name) continue;

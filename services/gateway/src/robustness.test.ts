@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEYS, type TestGateway, holdForApproval, startTestGateway } from './testing/fixture.js';
+import { GATED, engineTick } from './testing/workflow-engine.js';
 
 // Generated bad requests across every route: wrong types, missing and unknown fields, invalid JSON, huge and
 // odd strings, path traversal and unicode in ids, bad query strings. None may answer 5xx or break the envelope.
@@ -22,6 +23,22 @@ QUERIES.push(
   'org_id=tenant-b', 'team_id=&step_id=x', 'ptr=redis%3A%2F%2Fctx%3A', 'ptr=redis%3A%2F%2Fart%3A..%2F', 'key=t%3Atenant-a%3Ax', 'ptr=a&key=b', 'resource=', 'resource=ok-id',
   'max_bytes=-1', 'max_bytes=0', 'job_id=*', 'job_id=ok-id',
 );
+// Workflows and runs.
+FIELDS.push('steps', 'depends_on', 'from_step', 'dry_run', 'approved', 'input_schema', 'name', 'version', 'note', 'service');
+QUERIES.push(
+  'dry_run=maybe', 'dry_run=true', 'revision=0', 'revision=99', 'expected_revision=-1', 'expected_revision=1', 'status=waiting', 'status=nope',
+  'workflow_id=%2F', 'kind=workflow_step', 'kind=x', 'cursor=wf%3A', 'cursor=wf%3A%25%25', 'idempotency_key=', 'idempotency_key=k1', 'team_id=%00',
+);
+const STEP_IDS = ['gate', 'ship', 'ok-id', 'a', 'x y', ''];
+const WORKFLOWS: (() => unknown)[] = [
+  () => ({ id: pick(['ok-id', '', 'a'.repeat(300), '../x']), steps: { [pick(STEP_IDS)]: { type: pick(['approval', 'notify', 'worker', 'delay', 7]), depends_on: pick([[], ['a'], ['zzz'], 'a', [1]]) } } }),
+  () => ({ id: 'ok-id', steps: { a: { depends_on: ['b'] }, b: { depends_on: ['a'] } } }),
+  () => ({ id: 'ok-id', input_schema: pick(SCHEMAS), steps: { a: { condition: pick(['input.x ==', '!', 'length(', 'input.x > 2', '${x}']), for_each: pick(['input.items', '[', 5]) } } }),
+  () => ({ from_step: pick(STEP_IDS), dry_run: pick(VALUES) }),
+  () => ({ approved: pick(VALUES), reason: pick(['', 'ok', 'x'.repeat(3000)]) }),
+  () => ({ service: pick(VALUES) }),
+];
+const YAML_BODIES = ['id: ok-id\nsteps: {gate: {type: approval}}', 'steps: [', '- a\n- b', 'a: &x [*x]', '{{{', 'id: ok-id\nsteps:\n  a: {depends_on: [a]}'];
 
 // Bodies that pass (or nearly pass) the route schemas of config, schemas, locks and artifacts, so the
 // feature code behind them runs on odd input too.
@@ -38,9 +55,13 @@ const NEAR_VALID: (() => unknown)[] = [
 ];
 
 function body(): { payload: string; type: string } {
-  switch (rand(6)) {
+  switch (rand(7)) {
     case 2:
       return { payload: JSON.stringify(pick(NEAR_VALID)()), type: 'application/json' };
+    case 3:
+      return rand(2) === 0
+        ? { payload: JSON.stringify(pick(WORKFLOWS)()), type: 'application/json' }
+        : { payload: pick(YAML_BODIES), type: pick(['application/yaml', 'text/yaml', 'application/x-yaml']) };
     case 0:
       return { payload: pick(['{', '{"prompt":', 'null', '[]', '"str"', '{"a":1}}', '\u0000']), type: 'application/json' };
     case 1:
@@ -66,6 +87,10 @@ beforeAll(async () => {
   await t.call('POST', '/api/v1/locks/acquire', { key: KEYS.adminA, body: { resource: 'ok-id', owner: 'ada', mode: 'shared' } });
   const art = (await t.call('POST', '/api/v1/artifacts', { key: KEYS.operatorA, body: { content: 'real' } })).json<{ artifact_ptr: string; metadata: { id: string } }>();
   IDS.push(encodeURIComponent(art.artifact_ptr), art.metadata.id);
+  await t.call('POST', '/api/v1/workflows', { key: KEYS.adminA, body: { ...GATED, id: 'ok-id' } });
+  const run = (await t.call('POST', '/api/v1/workflows/ok-id/runs', { key: KEYS.operatorA, body: { service: 'x' } })).json<{ run_id: string }>().run_id;
+  await engineTick(t.stores, 'tenant-a', run);
+  IDS.push(run, 'gate');
 });
 afterAll(async () => {
   await t.close();

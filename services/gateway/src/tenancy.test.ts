@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KEYS, type TestGateway, failToDlq, holdForApproval, startTestGateway } from './testing/fixture.js';
+import { GATED, engineTick } from './testing/workflow-engine.js';
 
 let t: TestGateway;
 beforeEach(async () => {
@@ -118,5 +119,54 @@ describe('tenant isolation', () => {
     expect((await t.call('GET', '/api/v1/config?scope=team&scope_id=b-team', { key: KEYS.adminB })).json<{ data: unknown }>().data).toEqual({ owner: 'b' });
     expect((await t.call('GET', '/api/v1/audit/approvals', { key: KEYS.adminB })).json<{ items: unknown[] }>().items).toHaveLength(1);
     expect((await t.call('GET', `/api/v1/pointers?ptr=${enc(art)}`, { key: KEYS.adminB })).statusCode).toBe(200);
+  });
+
+  it('workflows and runs: tenant A gets 404 for every tenant-B workflow and run, B\'s stay unchanged', async () => {
+    expect((await t.call('POST', '/api/v1/workflows', { key: KEYS.adminB, body: GATED })).statusCode).toBe(201);
+    const start = await t.call('POST', '/api/v1/workflows/gated/runs', { key: KEYS.adminB, body: { service: 'b-secret' }, headers: { 'idempotency-key': 'b-key' } });
+    expect(start.statusCode).toBe(201);
+    const run = start.json<{ run_id: string }>().run_id;
+    await engineTick(t.stores, 'tenant-b', run);
+    const before = await t.stores.runs.get('tenant-b', run);
+
+    const probes: [string, 'GET' | 'POST' | 'DELETE', string, unknown?][] = [
+      ['workflow', 'GET', '/api/v1/workflows/gated'],
+      ['workflow revision', 'GET', '/api/v1/workflows/gated?revision=1'],
+      ['workflow delete', 'DELETE', '/api/v1/workflows/gated'],
+      ['start run', 'POST', '/api/v1/workflows/gated/runs', { service: 'a' }],
+      ['run', 'GET', `/api/v1/workflow-runs/${run}`],
+      ['run delete', 'DELETE', `/api/v1/workflow-runs/${run}`],
+      ['timeline', 'GET', `/api/v1/workflow-runs/${run}/timeline`],
+      ['cancel', 'POST', `/api/v1/workflow-runs/${run}/cancel`, {}],
+      ['cancel (upstream path)', 'POST', `/api/v1/workflows/gated/runs/${run}/cancel`, {}],
+      ['rerun', 'POST', `/api/v1/workflow-runs/${run}/rerun`, {}],
+      ['approve step', 'POST', `/api/v1/workflow-runs/${run}/steps/gate/approve`, {}],
+      ['reject step', 'POST', `/api/v1/workflow-runs/${run}/steps/gate/reject`, {}],
+      ['approve step (upstream path)', 'POST', `/api/v1/workflows/gated/runs/${run}/steps/gate/approve`, { approved: true }],
+    ];
+    for (const [what, method, url, body] of probes) {
+      const res = await t.call(method, url, { key: KEYS.adminA, ...(body === undefined ? {} : { body }) });
+      expect(res.statusCode, what).toBe(404);
+      expect(res.json<{ error: { code: string } }>().error.code, what).toBe('not_found');
+      expect(res.body, what).not.toContain('tenant-b');
+      expect(res.body, what).not.toContain('b-secret');
+    }
+    // Lists never show B's workflows, runs or waiting steps; B's idempotency key is not A's.
+    for (const url of ['/api/v1/workflows', '/api/v1/workflow-runs', '/api/v1/workflows/gated/runs', '/api/v1/approvals?kind=workflow_step', '/api/v1/approvals']) {
+      expect((await t.call('GET', url, { key: KEYS.adminA })).json<{ items: unknown[] }>().items, url).toEqual([]);
+    }
+    expect((await t.call('POST', '/api/v1/workflows', { key: KEYS.adminA, body: GATED })).statusCode).toBe(201);
+    const mine = await t.call('POST', '/api/v1/workflows/gated/runs', { key: KEYS.adminA, body: { service: 'a' }, headers: { 'idempotency-key': 'b-key' } });
+    expect(mine.statusCode).toBe(201);
+    expect(mine.json<{ run_id: string }>().run_id).not.toBe(run);
+    expect((await t.call('POST', `/api/v1/workflow-runs/${run}/steps/gate/approve`, { key: KEYS.adminA, body: {} })).statusCode).toBe(404);
+
+    // Nothing of B's changed.
+    expect(await t.stores.runs.get('tenant-b', run)).toEqual(before);
+    expect(await t.stores.runs.inbox('tenant-b', run)).toEqual([]);
+    expect((await t.stores.workflows.get('tenant-b', 'gated'))?.version).toBe(1);
+    // And B sees its own.
+    expect((await t.call('GET', `/api/v1/workflow-runs/${run}`, { key: KEYS.adminB })).json<{ status: string }>().status).toBe('waiting');
+    expect((await t.call('GET', '/api/v1/approvals?kind=workflow_step', { key: KEYS.adminB })).json<{ items: unknown[] }>().items).toHaveLength(1);
   });
 });

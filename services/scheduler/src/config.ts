@@ -26,6 +26,7 @@ export const SCHEDULER_ENV = {
   tickMs: env.duration('SCHEDULER_TICK_INTERVAL', { default: '250ms', description: 'Timer scan interval (due, lease, deadline)' }),
   configReloadMs: env.duration('SCHEDULER_CONFIG_RELOAD_INTERVAL', { default: '2s', description: 'Routing config re-read interval' }),
   workerTimeoutMs: env.duration('WORKER_HEARTBEAT_TIMEOUT', { default: '15s', description: 'A worker silent this long is lost' }),
+  slotRepairMs: env.duration('SCHEDULER_SLOT_REPAIR_INTERVAL', { default: '60s', description: 'How often quota slots held by jobs no longer in flight are released' }),
   concurrency: env.int('SCHEDULER_CONCURRENCY', { default: 256, min: 1, max: 4096, description: 'Messages handled at once per subscription' }),
   metricsAddr: env.string('SCHEDULER_METRICS_ADDR', { default: ':9090', description: 'Prometheus /metrics and /health listen address' }),
   logLevel: env.enum('CORDUM_LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'silent'], { default: 'info', description: 'Log level' }),

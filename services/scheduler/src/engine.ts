@@ -261,7 +261,8 @@ export function createEngine(deps: EngineDeps) {
     from: JobState | readonly JobState[],
     to: JobState,
     patch: JobPatch,
-    reason: string,
+    /** The event's reason; undefined writes a same-state patch without an event. */
+    reason: string | undefined,
     expectVersion = false,
     via?: { state: JobState; reason: string },
     slot?: SlotRequest,
@@ -272,7 +273,7 @@ export function createEngine(deps: EngineDeps) {
         to,
         patch,
         actor,
-        reason,
+        ...(reason === undefined ? {} : { reason }),
         ...(expectVersion ? { expectedVersion: job.version } : {}),
         ...(via === undefined ? {} : { via }),
         ...(slot === undefined ? {} : { slot }),
@@ -598,12 +599,13 @@ export function createEngine(deps: EngineDeps) {
     const byActor = err.details['scope'] === 'actor';
     const reason = byActor ? 'actor_limit' : 'tenant_limit';
     metrics.waits.inc({ reason });
+    // One event when the wait starts, not one per retry: a long wait must not push the job's history out.
     const waiting = await cas(
       job,
       job.state,
       job.state,
       { ...slot.keep, waitReason: reason, dueAt: now() + options.waitRetryMs },
-      err.message,
+      job.waitReason === reason ? undefined : err.message,
       true,
     );
     if (waiting === undefined) return;

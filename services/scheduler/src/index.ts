@@ -242,6 +242,7 @@ export async function startSchedulerService(
         tickMs: config.tickMs,
         configReloadMs: config.configReloadMs,
         workerTimeoutMs: config.workerTimeoutMs,
+        slotRepairMs: config.slotRepairMs,
         concurrency: config.concurrency,
         bootstrap: { pools: await readYaml(config.poolsPath), timeouts: await readYaml(config.timeoutsPath) },
       },

@@ -105,6 +105,7 @@ async function main(): Promise<void> {
       tickMs: config.tickMs,
       configReloadMs: config.configReloadMs,
       workerTimeoutMs: config.workerTimeoutMs,
+      slotRepairMs: config.slotRepairMs,
       concurrency: config.concurrency,
       bootstrap: { pools: await readYaml(config.poolsPath), timeouts: await readYaml(config.timeoutsPath) },
     },

@@ -15,9 +15,15 @@ process.on('SIGINT', () => {
   setTimeout(() => process.exit(EXIT.interrupted), 2_000).unref();
 });
 
+async function readStdin(): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks);
+}
+
 const terminal = createTerminal();
 try {
-  const code = await runCli(process.argv.slice(2), { terminal, env: loadCliEnv(), cwd: process.cwd(), interrupt: interrupt.signal });
+  const code = await runCli(process.argv.slice(2), { terminal, env: loadCliEnv(), cwd: process.cwd(), interrupt: interrupt.signal, readStdin });
   process.exitCode = code;
 } catch (err) {
   terminal.err(`cordumctl: ${err instanceof Error ? err.message : String(err)}`);

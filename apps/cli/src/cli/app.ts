@@ -29,6 +29,8 @@ export type CliDeps = {
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Aborted on Ctrl-C (the bin wires SIGINT); long waits stop and exit 130. */
   readonly interrupt?: AbortSignal;
+  /** All of standard input, for a file argument `-` (the bin wires process.stdin). */
+  readonly readStdin?: () => Promise<Uint8Array>;
 };
 
 /** Everything a command needs, built from the global flags when the command runs. */
@@ -53,6 +55,8 @@ export type App = {
   readonly print: (data: unknown, table: () => readonly string[]) => void;
   /** A message for humans on stderr (not part of the result). */
   readonly info: (text: string) => void;
+  /** All of standard input (a file argument `-`). */
+  readonly readStdin: () => Promise<Uint8Array>;
 };
 
 export function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -128,5 +132,8 @@ export function createApp(flags: GlobalFlags, deps: CliDeps): App {
       }
     },
     info: (text) => terminal.err(text),
+    readStdin:
+      deps.readStdin ??
+      (() => Promise.reject(usageError('standard input is not available here: give a file instead of -'))),
   };
 }

@@ -1,4 +1,6 @@
 import { type Command, Option } from 'commander';
+import { parseDuration } from '@cordum/core';
+import { stringify } from 'yaml';
 import { usageError } from '../errors.js';
 import type { GatewayClient, Query } from '../gateway/client.js';
 import type { Page } from '../gateway/types.js';
@@ -46,4 +48,40 @@ export function moreHint(page: { next_cursor: string | null }, command: string):
 export function groupCommand(program: Command, name: string, description: string): Command {
   const found = program.commands.find((c) => c.name() === name);
   return found ?? program.command(name).description(description);
+}
+
+/** Parser of an integer flag from `min` to `max` (commander argParser). */
+export function integerParser(flag: string, min: number, max = Number.MAX_SAFE_INTEGER): (raw: string) => number {
+  return (raw) => {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+      throw usageError(`${flag}: expected an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`}, got ${JSON.stringify(raw)}`);
+    }
+    return n;
+  };
+}
+
+/** Parser of a duration flag (`30s`, `5m`, `1h30m`, bare seconds) into milliseconds above 0. */
+export function durationParser(flag: string): (raw: string) => number {
+  return (raw) => {
+    const ms = parseDuration(raw);
+    if (ms === undefined || ms <= 0) throw usageError(`${flag}: ${JSON.stringify(raw)} is not a duration (e.g. 30s, 5m, 1h)`);
+    return ms;
+  };
+}
+
+/** A value as YAML lines indented under a field of a table view ('  {}' when empty). */
+export function yamlLines(value: unknown, indent = '  '): string[] {
+  const text = stringify(value ?? null, { lineWidth: 0 }).replace(/\n$/, '');
+  return text.split('\n').map((line) => `${indent}${line}`);
+}
+
+/** `{k: v}` of the flags that were given (undefined, '' and empty lists left out), so the gateway's defaults apply. */
+export function definedFields(fields: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined || v === '' || (Array.isArray(v) && v.length === 0)) continue;
+    out[k] = v;
+  }
+  return out;
 }

@@ -8,7 +8,10 @@ export type Query = Readonly<Record<string, string | number | boolean | undefine
 
 export type RequestOptions = {
   readonly query?: Query;
+  /** Sent as JSON. */
   readonly body?: unknown;
+  /** Sent as it is with its own content type, instead of `body` (a workflow definition in YAML). */
+  readonly raw?: { readonly contentType: string; readonly text: string };
   readonly headers?: Readonly<Record<string, string>>;
 };
 
@@ -77,13 +80,20 @@ export function createGatewayClient(options: GatewayClientOptions): GatewayClien
     const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
     if (options.userAgent !== undefined) headers['user-agent'] = options.userAgent;
     if (options.apiKey !== undefined) headers['x-api-key'] = options.apiKey;
-    if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    let payload: string | undefined;
+    if (opts.raw !== undefined) {
+      headers['content-type'] = opts.raw.contentType;
+      payload = opts.raw.text;
+    } else if (opts.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      payload = JSON.stringify(opts.body);
+    }
     let res: Response;
     try {
       res = await fetch(url, {
         method,
         headers,
-        ...(opts.body === undefined ? {} : { body: JSON.stringify(opts.body) }),
+        ...(payload === undefined ? {} : { body: payload }),
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {

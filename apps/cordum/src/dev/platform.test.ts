@@ -109,9 +109,10 @@ describe('cordum dev platform (memory backends)', () => {
 
     running.splice(running.indexOf(platform), 1);
     await platform.stop();
-    expect(output.lines.slice(-5)).toEqual([
+    expect(output.lines.slice(-6)).toEqual([
       '  stopping the gateway',
       '  draining 1 worker (running jobs get up to 1 s)',
+      '  stopping the workflow engine',
       '  stopping the scheduler',
       '  stopping the safety kernel',
       '  closing the stores',

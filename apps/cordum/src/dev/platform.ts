@@ -6,6 +6,7 @@ import { connectNatsBus } from '@cordum/bus/nats';
 import { InvalidError, type Logger, type Metrics, createMetrics, toError } from '@cordum/core';
 import { createSafetyKernel } from '@cordum/safety-kernel';
 import { createScheduler } from '@cordum/scheduler';
+import { createWorkflowEngine } from '@cordum/workflow-engine';
 import type { Worker } from '@cordum/sdk';
 import type { Stores } from '@cordum/store';
 import { createMemoryStores } from '@cordum/store/memory';
@@ -190,6 +191,23 @@ export async function startDevPlatform(deps: DevPlatformDeps): Promise<DevPlatfo
       throw new Error(`scheduler: ${toError(err).message}${hint}`, { cause: err });
     }
     steps.push({ label: 'stopping the scheduler', run: () => scheduler.stop() });
+
+    // The workflow engine: runs DAGs, dispatching their jobs through the scheduler like any job.
+    output.line('starting the workflow engine…');
+    const workflowEngine = createWorkflowEngine({
+      bus: await busFor('workflow-engine'),
+      stores,
+      logger,
+      metrics,
+      options: { instanceId: `cordum-dev-${process.pid}` },
+    });
+    try {
+      await workflowEngine.start();
+    } catch (err) {
+      await workflowEngine.stop().catch(() => undefined);
+      throw new Error(`workflow engine: ${toError(err).message}`, { cause: err });
+    }
+    steps.push({ label: 'stopping the workflow engine', run: () => workflowEngine.stop() });
 
     // In-process workers: each module's workers on a bus client of their own, drained before the scheduler stops
     // so their last results are still consumed.

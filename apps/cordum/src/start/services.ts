@@ -1,17 +1,21 @@
 import { type Logger, type Metrics, toError } from '@cordum/core';
 import { startSafetyKernelService } from '@cordum/safety-kernel';
 import { startSchedulerService } from '@cordum/scheduler';
+import { startWorkflowEngineService } from '@cordum/workflow-engine';
 import { startGatewayService } from '../gateway.js';
 import type { Output } from '../output.js';
 
 // `cordum start <service…>`: each named service as its own main.ts would run it — its own environment
 // configuration, its own NATS connection, Redis client and metrics server — several in one process.
 
-export const SERVICE_NAMES = ['gateway', 'scheduler', 'safety-kernel'] as const;
+export const SERVICE_NAMES = ['gateway', 'scheduler', 'safety-kernel', 'workflow-engine'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
-/** Start order: the kernel before the scheduler that asks it, the gateway last. Stop order is the reverse. */
-const START_ORDER: readonly ServiceName[] = ['safety-kernel', 'scheduler', 'gateway'];
+/**
+ * Start order: the kernel before the scheduler that asks it, the workflow engine (which dispatches through the
+ * scheduler) next, the gateway last. Stop order is the reverse.
+ */
+const START_ORDER: readonly ServiceName[] = ['safety-kernel', 'scheduler', 'workflow-engine', 'gateway'];
 
 export type ServiceHandle = { readonly summary: string; stop(): Promise<void> };
 
@@ -24,6 +28,10 @@ export const SERVICE_STARTERS: Readonly<Record<ServiceName, ServiceStarter>> = {
   },
   scheduler: async (o) => {
     const s = await startSchedulerService(o);
+    return { summary: s.metricsPort === null ? 'running' : `metrics port ${s.metricsPort}`, stop: () => s.stop() };
+  },
+  'workflow-engine': async (o) => {
+    const s = await startWorkflowEngineService(o);
     return { summary: s.metricsPort === null ? 'running' : `metrics port ${s.metricsPort}`, stop: () => s.stop() };
   },
   gateway: () => startGatewayService(),

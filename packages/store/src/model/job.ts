@@ -298,7 +298,7 @@ export function checkTransition(request: TransitionRequest): CheckedTransition {
 function checkLimit(value: unknown, field: string): number {
   if (value === undefined) return 0;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw invalid(`slot.${field} must be a non-negative integer (0 = no limit), got ${String(value)}`, {
+    throw invalid(`slot.${field} must be a non-negative integer (0 = no limit), got ${JSON.stringify(value) ?? typeof value}`, {
       [field]: value,
     });
   }

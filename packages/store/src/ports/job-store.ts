@@ -172,7 +172,7 @@ export type JobStore = {
    */
   listTimers(timer: JobTimer, options?: { before?: number; limit?: number }): Promise<DueJob[]>;
 
-  /** Non-terminal jobs of a tenant (quotas). */
+  /** Non-terminal jobs of a tenant (quotas count slots instead: see slots()). */
   countActive(tenant: string): Promise<number>;
 
   /** Number of jobs per state, for one tenant or (without tenant) all. */

@@ -51,7 +51,7 @@ function idempotencyKeyOf(request: FastifyRequest, query: string | undefined): s
   const raw = typeof header === 'string' ? header : Array.isArray(header) ? header[0] : query;
   if (raw === undefined) return undefined;
   const key = raw.trim();
-  if (key === '' || key.length > MAX_IDEMPOTENCY_KEY || /[\u0000-\u001f\u007f]/.test(key)) {
+  if (key === '' || key.length > MAX_IDEMPOTENCY_KEY || [...key].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) {
     throw new InvalidError(`the idempotency key must be 1-${MAX_IDEMPOTENCY_KEY} printable characters`, { details: { field: 'idempotency_key' } });
   }
   return key;

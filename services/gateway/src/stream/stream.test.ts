@@ -2,6 +2,7 @@ import { JobStatus, Subjects } from '@cordum/protocol';
 import { eventually } from '@cordum/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { STREAM_DEFAULTS, type StreamOptions } from './hub.js';
+import { isAllowedOrigin } from '../http/origin.js';
 import { publishAlert, publishCancel, publishDlq, publishProgress, publishResult } from '../testing/bus-events.js';
 import { KEYS, type TestGateway, failToDlq, startTestGateway } from '../testing/fixture.js';
 import { type Frame, type StreamClient, keyProtocols, openStream, refusedStream } from '../testing/ws-client.js';
@@ -224,6 +225,10 @@ describe('stream auth', () => {
     await start({}, { allowedOrigins: ['https://console.example'] });
     await open({ key: KEYS.viewerA, headers: { origin: 'https://console.example' } });
     expect((await refusedStream(url, { key: KEYS.viewerA, headers: { origin: 'http://localhost:3000' } })).status).toBe(403);
+    // The rule the upgrade shares with CORS.
+    expect(isAllowedOrigin('https://anything.example', ['*'])).toBe(true);
+    expect(isAllowedOrigin('http://127.0.0.1:5173', [])).toBe(true);
+    expect(isAllowedOrigin('https://evil.example', [])).toBe(false);
   });
 });
 

@@ -92,7 +92,7 @@ async function resolveSchemas(ctx: GatewayContext, tenant: string, compiled: Com
         details: { step_id: stepId, schema_id: id },
       });
     }
-    out[id] = record.schema as JsonObject;
+    out[id] = record.schema;
   }
   return out;
 }
