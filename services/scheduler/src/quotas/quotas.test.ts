@@ -104,6 +104,15 @@ describe('tenant limit', () => {
     expect(await stores.jobs.slots('acme')).toEqual({ tenant: 2, actors: {} });
     expect(await counterValue(metrics, 'scheduler_waits_total', { reason: 'tenant_limit' })).toBe(3);
 
+    // Retried at each due time (policy asked again), still waiting; one event for the whole wait.
+    for (let i = 1; i <= 3; i++) {
+      clock.advance(2000);
+      await scheduler.tick();
+      await eventually(async () => expect((await job(ids[2]!))?.dueAt).toBe(clock.now() + 2000));
+    }
+    expect(await job(ids[2]!)).toMatchObject({ state: 'PENDING', waitReason: 'tenant_limit' });
+    expect((await stores.jobs.events(ids[2]!)).map((e) => e.reason)).toEqual(['submitted on sys.job.submit', 'tenant acme holds 2 of its 2 concurrent job slots']);
+
     // Another tenant is not held by acme's limit.
     const other = await submit({ tenant: 'other' });
     expect(await stateOf(other)).toBe('DISPATCHED');
