@@ -276,6 +276,7 @@ describe('cordumctl against a gateway with API keys', { timeout: 90_000 }, () =>
       ready: /cordum start ready/,
       env: {
         GATEWAY_HTTP_ADDR: `127.0.0.1:${port}`,
+        GATEWAY_GRPC_ADDR: '127.0.0.1:0',
         NATS_URL: nats.url,
         REDIS_URL: redis.url,
         CORDUM_REDIS_PREFIX: uniquePrefix('cli-e2e'),

@@ -168,6 +168,7 @@ describe('cordum start', () => {
     const httpPort = await freePort();
     const env = {
       GATEWAY_HTTP_ADDR: `127.0.0.1:${httpPort}`,
+      GATEWAY_GRPC_ADDR: '127.0.0.1:0',
       NATS_URL: nats.url,
       REDIS_URL: redis.url,
       CORDUM_REDIS_PREFIX: prefix,
@@ -189,7 +190,7 @@ describe('cordum start', () => {
     });
     cleanup.push(() => worker.stop());
 
-    expect(proc.output()).toMatch(/scheduler ready \(metrics port \d+\)\nstarting gateway…[\s\S]*\ngateway ready \(HTTP http:\/\/127\.0\.0\.1:\d+, open mode: no API keys\)/);
+    expect(proc.output()).toMatch(/scheduler ready \(metrics port \d+\)\nstarting gateway…[\s\S]*\ngateway ready \(HTTP http:\/\/127\.0\.0\.1:\d+, gRPC http:\/\/127\.0\.0\.1:\d+, open mode: no API keys\)/);
 
     await demoJobs(await outside(prefix));
     await httpQuickStart(`http://127.0.0.1:${httpPort}`);
@@ -206,6 +207,7 @@ describe('cordum start', () => {
       ready: /cordum start ready/,
       env: {
         GATEWAY_HTTP_ADDR: ':0',
+        GATEWAY_GRPC_ADDR: '127.0.0.1:0',
         CORDUM_API_KEYS: '',
         REDIS_URL: redis.url,
         NATS_URL: nats.url,

@@ -65,7 +65,7 @@ beforeAll(async () => {
     }),
     await startNodeProcess({
       script: 'services/gateway/dist/main.js',
-      env: { ...common, GATEWAY_HTTP_ADDR: `127.0.0.1:${port}`, CORDUM_API_KEYS: keys },
+      env: { ...common, GATEWAY_HTTP_ADDR: `127.0.0.1:${port}`, GATEWAY_GRPC_ADDR: '127.0.0.1:0', CORDUM_API_KEYS: keys },
       ready: /gateway ready/,
     }),
   );

@@ -1,19 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import type { Bus } from '@cordum/bus';
-import { connectNatsBus } from '@cordum/bus/nats';
-import { type Logger, type Metrics, type OutputPolicyPoint, createLogger, createMetrics, toError } from '@cordum/core';
-import {
-  type ApiKeyEntry,
-  type PrincipalResolver,
-  createApiKeyResolver,
-  createGateway,
-  createOpenResolver,
-  loadGatewayConfig,
-  parseApiKeys,
-} from '@cordum/gateway';
+import { type Logger, type Metrics, type OutputPolicyPoint, toError } from '@cordum/core';
+import { createGateway } from '@cordum/gateway';
+import { startGatewayService as startGatewayServiceFromEnv } from '@cordum/gateway/service';
 import type { EmbeddedPdp, PolicyRuntime } from '@cordum/pdp';
-import { createGrpcPdp } from '@cordum/pdp';
-import { createRedisStores } from '@cordum/store/redis';
 import type { Stores } from '@cordum/store';
 import { type ListenAddress, formatAddress, reachableHost } from './cli/address.js';
 
@@ -103,90 +92,9 @@ export async function startDevGateway(wiring: GatewayWiring): Promise<DevGateway
   return { httpUrl, grpcUrl, open: true, close: () => gateway.close() };
 }
 
-async function principalResolver(config: ReturnType<typeof loadGatewayConfig>): Promise<PrincipalResolver> {
-  const entries: ApiKeyEntry[] = [];
-  if (config.apiKeys !== undefined) {
-    entries.push(...parseApiKeys(config.apiKeys, { source: 'CORDUM_API_KEYS', defaultTenant: config.defaultTenant }));
-  }
-  if (config.apiKeysFile !== undefined) {
-    const text = await readFile(config.apiKeysFile, 'utf8').catch((err: unknown) => {
-      throw new Error(`cannot read CORDUM_API_KEYS_FILE ${config.apiKeysFile}: ${toError(err).message}`);
-    });
-    entries.push(...parseApiKeys(text, { source: config.apiKeysFile, defaultTenant: config.defaultTenant }));
-  }
-  return entries.length === 0 ? createOpenResolver(config.defaultTenant) : createApiKeyResolver(entries);
-}
-
-/**
- * `cordum start gateway`: what services/gateway/src/main.ts does, minus signals and exit. (The gateway has no
- * exported start function yet, unlike the scheduler and the kernel; once it has, this becomes a call to it.)
- */
+/** `cordum start gateway`: the gateway's own service start (what its main.ts runs), minus signals and exit. */
 export async function startGatewayService(): Promise<{ summary: string; stop(): Promise<void> }> {
-  const config = loadGatewayConfig();
-  const logger = createLogger({ name: 'cordum-gateway', level: config.logLevel });
-  const metrics = createMetrics({ processMetrics: true });
-  const principals = await principalResolver(config);
-  const tls =
-    config.tlsCert === undefined || config.tlsKey === undefined
-      ? undefined
-      : { cert: await readFile(config.tlsCert), key: await readFile(config.tlsKey) };
-  const stores = createRedisStores({ url: config.redisUrl, prefix: config.redisPrefix });
-  const kernelTls = config.kernelTlsCa === undefined ? undefined : { ca: await readFile(config.kernelTlsCa) };
-  const policy = createGrpcPdp({ address: config.kernelAddr, tls: kernelTls, logger });
-  let bus: Bus | undefined;
-  try {
-    bus = await connectNatsBus({
-      servers: config.natsUrl.split(',').map((s) => s.trim()),
-      name: `cordum-gateway ${config.instanceId}`,
-      jetstream: config.jetstream,
-      maxAgeMs: config.maxAgeMs,
-      replicas: config.replicas,
-      logger,
-      metrics,
-    });
-    const gateway = await createGateway({
-      bus,
-      stores,
-      principals,
-      logger,
-      metrics,
-      policy,
-      options: {
-        instanceId: config.instanceId,
-        httpAddr: config.httpAddr,
-        bodyLimitBytes: config.bodyLimitBytes,
-        contextInlineMaxBytes: config.contextInlineMaxBytes,
-        resultInlineMaxBytes: config.resultInlineMaxBytes,
-        rateLimitRps: config.rateLimitRps,
-        allowedOrigins: config.allowedOrigins,
-        submitGraceMs: config.submitGraceMs,
-        workerTimeoutMs: config.workerTimeoutMs,
-        defaultTenant: config.defaultTenant,
-        tls,
-      },
-    });
-    let url: string;
-    try {
-      ({ url } = await gateway.listen());
-    } catch (err) {
-      await gateway.close().catch(() => undefined);
-      throw err;
-    }
-    logger.info({ url, instance: config.instanceId }, 'gateway ready');
-    const connected = bus;
-    return {
-      summary: `HTTP ${url}${principals.open ? ', open mode: no API keys' : ''}`,
-      async stop() {
-        await gateway.close();
-        policy.close();
-        await connected.drain();
-        await stores.close();
-      },
-    };
-  } catch (err) {
-    policy.close();
-    await bus?.close().catch(() => undefined);
-    await stores.close().catch(() => undefined);
-    throw err;
-  }
+  const service = await startGatewayServiceFromEnv();
+  const grpc = service.grpcUrl === null ? '' : `, gRPC ${service.grpcUrl}`;
+  return { summary: `HTTP ${service.url}${grpc}${service.open ? ', open mode: no API keys' : ''}`, stop: () => service.stop() };
 }

@@ -34,6 +34,8 @@ export type WorkflowEngineOptions = {
   maxConflictRetries: number;
   /** Timers due within this horizon also get an in-process wake-up (the store's due index stays the truth). */
   wakeHorizonMs: number;
+  /** Runs whose last written document this process keeps, to skip re-reading it on the next pass. */
+  runCacheSize: number;
   /** JobRequest priority when the run input does not name one (upstream's default is batch). */
   defaultPriority: 'batch' | 'interactive' | 'critical';
 };
@@ -50,6 +52,7 @@ export const WORKFLOW_ENGINE_DEFAULTS: Omit<WorkflowEngineOptions, 'instanceId'>
   reconcileConcurrency: 16,
   maxConflictRetries: 25,
   wakeHorizonMs: 120_000,
+  runCacheSize: 1000,
   defaultPriority: 'batch',
 };
 

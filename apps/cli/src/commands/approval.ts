@@ -1,15 +1,21 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { App } from '../cli/app.js';
 import type { CommandHost } from '../cli/host.js';
 import { usageError } from '../errors.js';
 import { apiPath } from '../gateway/client.js';
 import type { ApprovalItem, ApprovalResponse } from '../gateway/types.js';
+import type { StepApprovalItem, StepDecisionResponse } from '../gateway/workflow-types.js';
+import { stepDecisionRequest } from '../runs/requests.js';
 import { formatAge, renderTable } from '../output/format.js';
 import { type PageFlags, fetchPages, limitOption, moreHint } from './common.js';
 
 // cordumctl approval list|approve|reject|job|step
 
 const APPROVALS = '/api/v1/approvals';
+
+function isStep(item: ApprovalItem | StepApprovalItem): item is StepApprovalItem {
+  return (item as { kind?: string }).kind === 'workflow_step';
+}
 
 type DecideFlags = { reason?: string; note?: string; jobHash?: string; policySnapshot?: string };
 
@@ -43,33 +49,56 @@ export function registerApproval(program: Command, host: CommandHost): void {
 
   approval
     .command('list')
-    .description('Jobs waiting for approval, with the rule that holds them')
+    .description('Jobs held for approval (with the rule that holds them), then workflow approval steps waiting for a decision')
+    .addOption(new Option('--kind <kind>', 'only held jobs (job) or only workflow steps (workflow_step)').choices(['job', 'workflow_step']))
     .addOption(limitOption())
     .option('--cursor <cursor>', 'next_cursor of the previous page')
     .option('--all', 'follow every page')
-    .action((flags: PageFlags, cmd: Command) =>
+    .action((flags: PageFlags & { kind?: string }, cmd: Command) =>
       host.run(cmd, async (app) => {
-        const page = await fetchPages<ApprovalItem>(await app.client(), APPROVALS, {}, flags);
+        const page = await fetchPages<ApprovalItem | StepApprovalItem>(await app.client(), APPROVALS, { kind: flags.kind }, flags);
         const now = app.now();
-        app.print(page, () =>
-          page.items.length === 0
-            ? ['No jobs wait for approval.']
-            : [
-                ...renderTable<ApprovalItem>(
-                  [
-                    { header: 'job', value: (a) => a.job.id },
-                    { header: 'topic', value: (a) => a.job.topic },
-                    { header: 'rule', value: (a) => a.policy_rule_id || '-' },
-                    { header: 'reason', value: (a) => a.policy_reason || '-' },
-                    { header: 'age', value: (a) => formatAge(a.job.created_at, now) },
-                    { header: 'job hash', value: (a) => a.job_hash.slice(0, 16) },
-                  ],
-                  page.items,
-                  app.style,
-                ),
-                ...moreHint(page, 'cordumctl approval list'),
-              ],
-        );
+        // Items without a kind come from a gateway older than workflow approvals: they are jobs.
+        const jobs = page.items.filter((i): i is ApprovalItem => !isStep(i));
+        const steps = page.items.filter(isStep);
+        app.print(page, () => {
+          if (page.items.length === 0) return ['Nothing waits for approval.'];
+          const lines: string[] = [];
+          if (jobs.length > 0) {
+            lines.push(
+              ...renderTable<ApprovalItem>(
+                [
+                  { header: 'job', value: (a) => a.job.id },
+                  { header: 'topic', value: (a) => a.job.topic },
+                  { header: 'rule', value: (a) => a.policy_rule_id || '-' },
+                  { header: 'reason', value: (a) => a.policy_reason || '-' },
+                  { header: 'age', value: (a) => formatAge(a.job.created_at, now) },
+                  { header: 'job hash', value: (a) => a.job_hash.slice(0, 16) },
+                ],
+                jobs,
+                app.style,
+              ),
+            );
+          }
+          if (steps.length > 0) {
+            if (lines.length > 0) lines.push('');
+            lines.push(
+              ...renderTable<StepApprovalItem>(
+                [
+                  { header: 'workflow', value: (a) => a.workflow_id },
+                  { header: 'run', value: (a) => a.run_id },
+                  { header: 'step', value: (a) => (a.step_name === null ? a.step_id : `${a.step_id} (${a.step_name})`) },
+                  { header: 'waiting', value: (a) => formatAge(a.waiting_since, now) },
+                  { header: 'by', value: (a) => a.triggered_by ?? '-' },
+                  { header: 'decide with', value: (a) => `cordumctl approval step ${a.workflow_id} ${a.run_id} ${a.step_id} --approve` },
+                ],
+                steps,
+                app.style,
+              ),
+            );
+          }
+          return [...lines, ...moreHint(page, 'cordumctl approval list')];
+        });
       }),
     );
 
@@ -93,20 +122,20 @@ export function registerApproval(program: Command, host: CommandHost): void {
 
   approval
     .command('step')
-    .description('Approve or reject a workflow approval step')
+    .description('Approve or reject a workflow approval step (a rejected step fails, and so does its run)')
     .argument('<workflow-id>')
     .argument('<run-id>')
     .argument('<step-id>')
     .option('--approve', 'approve the step')
     .option('--reject', 'reject the step')
-    .action((wf: string, run: string, step: string, flags: { approve?: boolean; reject?: boolean }, cmd: Command) =>
+    .option('--reason <text>', 'why (recorded with the decision)')
+    .option('--note <text>', 'a note for the audit entry')
+    .action((wf: string, run: string, step: string, flags: { approve?: boolean; reject?: boolean; reason?: string; note?: string }, cmd: Command) =>
       host.run(cmd, async (app) => {
         if (flags.approve === flags.reject) throw usageError('approval step needs exactly one of --approve or --reject');
-        const approved = flags.approve === true;
-        await (await app.client()).post(`${apiPath('/api/v1/workflows', wf, 'runs', run, 'steps', step)}/approve`, { approved });
-        app.print({ workflow_id: wf, run_id: run, step_id: step, approved }, () => [
-          `step ${step} of run ${run} ${approved ? 'approved' : 'rejected'}`,
-        ]);
+        const req = stepDecisionRequest(wf, run, step, flags.approve === true, flags);
+        const res = (await (await app.client()).request<StepDecisionResponse>(req.method, req.path, req.options)).body;
+        app.print(res, () => [`step ${res.step_id} of run ${res.run_id} ${res.decision}${res.queued ? ' (queued: the workflow engine applies it next)' : ''}`]);
       }),
     );
 }

@@ -218,7 +218,9 @@ export async function startRun(
       details: { field: 'org_id' },
     });
   }
-  const record = await getWorkflowRecord(ctx, principal, workflowId, options.revision);
+  // A deleted workflow starts no more runs, not even of an older revision (those stay readable for their runs).
+  const latest = await getWorkflowRecord(ctx, principal, workflowId);
+  const record = options.revision === undefined || options.revision === latest.version ? latest : await getWorkflowRecord(ctx, principal, workflowId, options.revision);
   const compiled = compileWorkflow(record.doc);
   const runInput = input === undefined || input === null ? {} : input;
   const valid = validateRunInput(compiled, runInput as JsonValue);

@@ -116,7 +116,7 @@ describe('workflow definitions', () => {
       '    depends_on: [gate]',
       '    input: {service: "${input.service}"}',
     ].join('\n');
-    const revised = await t.call('POST', '/api/v1/workflows', { key: KEYS.adminA, body: yaml, headers: { 'content-type': 'application/yaml' } });
+    const revised = await t.call('POST', '/api/v1/workflows', { key: KEYS.adminA, body: yaml, headers: { 'content-type': 'application/yaml; charset=utf-8' } });
     expect(revised.statusCode, revised.body).toBe(200);
     expect(json(revised)).toMatchObject({ id: 'gated', revision: 2, version: '4', unchanged: false });
 
@@ -147,6 +147,11 @@ describe('workflow definitions', () => {
     expect((await t.call('DELETE', '/api/v1/workflows/gated', { key: KEYS.adminA })).statusCode).toBe(404);
     // Revisions stay readable for the runs pinned to them.
     expect((await t.call('GET', '/api/v1/workflows/gated?revision=2', { key: KEYS.viewerA })).statusCode).toBe(200);
+    // …but a deleted workflow starts no more runs, of any revision.
+    expect((await start('gated', { query: '?revision=1' })).statusCode).toBe(404);
+    // YAML only on this route; other routes still answer 415 for it.
+    const yamlElsewhere = await t.call('POST', '/api/v1/jobs', { key: KEYS.operatorA, body: 'prompt: x', headers: { 'content-type': 'text/yaml' } });
+    expect(yamlElsewhere.statusCode).toBe(415);
     const audit = await t.stores.audit.list('tenant-a', { kind: 'workflow.' });
     expect(audit.items.map((e) => e.kind).sort()).toEqual(['workflow.delete', 'workflow.put', 'workflow.put', 'workflow.put']);
   });

@@ -111,6 +111,7 @@ describe('tenant limit', () => {
       await eventually(async () => expect((await job(ids[2]!))?.dueAt).toBe(clock.now() + 2000));
     }
     expect(await job(ids[2]!)).toMatchObject({ state: 'PENDING', waitReason: 'tenant_limit' });
+    expect(pdp.checks.filter((c) => c.jobId === ids[2])).toHaveLength(4);
     expect((await stores.jobs.events(ids[2]!)).map((e) => e.reason)).toEqual(['submitted on sys.job.submit', 'tenant acme holds 2 of its 2 concurrent job slots']);
 
     // Another tenant is not held by acme's limit.

@@ -26,7 +26,7 @@ export type BusHandlersDeps = {
   isStopped(): boolean;
 };
 
-const POLL_GAPS_MS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000];
+const POLL_GAPS_MS = [1, 1, 1, 2, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 1000];
 
 async function onCommand(msg: BusMessage, deps: BusHandlersDeps): Promise<void> {
   const cmd = decodeWorkflowCommand(msg.data);

@@ -34,12 +34,14 @@ describe('keyed queue', () => {
     const seen: string[] = [];
     await Promise.all([
       q.run('a', () => Promise.reject(new Error('x'))),
-      q.run('b', async () => {
+      q.run('b', () => {
         seen.push('b');
+        return Promise.resolve();
       }),
     ]);
-    await q.run('a', async () => {
+    await q.run('a', () => {
       seen.push('a');
+      return Promise.resolve();
     });
     await q.idle();
     expect(errors).toEqual(['a']);

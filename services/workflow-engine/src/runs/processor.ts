@@ -84,7 +84,19 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
   /** Modes asked for while a pass was queued: the next pass does the union. */
   const pendingModes = new Map<string, Mode>();
   const wakeups = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  /**
+   * What this process last wrote per run (its version and document): the next pass starts from it instead
+   * of reading and parsing the whole document again. Safe because every write is a compare-and-set on the
+   * version: if anyone else wrote since, the write loses and the pass re-reads from the store.
+   */
+  const written = new Map<string, { version: number; dueAt: number | null; run: WorkflowRun }>();
   let stopped = false;
+
+  function remember(key: string, version: number, dueAt: number | null, run: WorkflowRun): void {
+    written.delete(key);
+    if (written.size >= options.runCacheSize) written.delete(written.keys().next().value as string);
+    written.set(key, { version, dueAt, run });
+  }
 
   const keyOf = (tenant: string, runId: string): string => `${tenant}|${runId}`;
 
@@ -164,21 +176,37 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
     });
   }
 
+  /** The run as stored: this process's last write when it has one, else read (and materialised) from the store. */
+  async function load(tenant: string, runId: string, key: string, fresh: boolean): Promise<{ version: number; dueAt: number | null; run: WorkflowRun } | 'gone'> {
+    const mine = fresh ? undefined : written.get(key);
+    if (mine !== undefined) return mine;
+    const record = await runs.get(tenant, runId);
+    if (record === undefined || isTerminalRunStatus(record.status)) return 'gone';
+    try {
+      return { version: record.version, dueAt: record.dueAt, run: await materializeRun(record, deps.workflows) };
+    } catch (err) {
+      await failUnusable(record, err);
+      return 'gone';
+    }
+  }
+
   /** One pass; true when another is needed right away (a full inbox batch). */
   async function pass(tenant: string, runId: string, mode: Mode): Promise<boolean> {
+    const key = keyOf(tenant, runId);
     for (let attempt = 0; ; attempt++) {
-      const record = await runs.get(tenant, runId);
-      if (record === undefined || isTerminalRunStatus(record.status)) {
+      const loaded = await load(tenant, runId, key, attempt > 0 || mode.reconcile || mode.probe);
+      if (loaded === 'gone') {
+        written.delete(key);
         scheduleWake(tenant, runId, undefined);
         return false;
       }
-      let run: WorkflowRun;
+      const run = loaded.run;
       let compiled: CompiledWorkflow;
       try {
-        run = await materializeRun(record, deps.workflows);
         compiled = compiledCache.get(run);
       } catch (err) {
-        await failUnusable(record, err);
+        const record = await runs.get(tenant, runId);
+        if (record !== undefined) await failUnusable(record, err);
         return false;
       }
       const inbox: InboxEvent[] = await runs.inbox(tenant, runId, { limit: INBOX_BATCH });
@@ -216,19 +244,24 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
         if (fresh.length > 0) dueAt = Math.min(dueAt ?? Number.POSITIVE_INFINITY, now + options.commandGraceMs);
       }
       const lastSeq = inbox.length === 0 ? undefined : (inbox[inbox.length - 1] as InboxEvent).seq;
-      const needsWrite = r.changed || lastSeq !== undefined || dueAt !== record.dueAt;
+      const needsWrite = r.changed || lastSeq !== undefined || dueAt !== loaded.dueAt;
       if (needsWrite) {
         const t1 = performance.now();
+        next.version = loaded.version + 1;
         const res = await runs.update(tenant, runId, {
-          expectedVersion: record.version,
-          ...(r.changed ? { status: next.status, doc: { ...next, version: record.version + 1 } } : {}),
+          expectedVersion: loaded.version,
+          ...(r.changed ? { status: next.status, doc: next } : {}),
           dueAt,
           ...(r.timeline.length === 0 ? {} : { timeline: r.timeline.map((e) => ({ key: `seq:${e.seq}`, data: e })) }),
           ...(lastSeq === undefined ? {} : { ackInbox: lastSeq }),
         });
         metrics.casSeconds.observe((performance.now() - t1) / 1000);
-        if (res.outcome === 'not_found') return false;
+        if (res.outcome === 'not_found') {
+          written.delete(key);
+          return false;
+        }
         if (res.outcome === 'conflict') {
+          written.delete(key);
           metrics.conflicts.inc();
           if (attempt >= options.maxConflictRetries) {
             logger.warn({ run_id: runId, tenant, attempts: attempt + 1 }, 'run write kept losing; left to the reconciler');
@@ -238,6 +271,9 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
           if (attempt > 2) await new Promise((resolve) => setTimeout(resolve, Math.min(50, attempt * 2)));
           continue;
         }
+        next.version = res.run.version;
+        if (terminal) written.delete(key);
+        else remember(key, res.run.version, dueAt, next);
       }
       if (run.status === 'pending') metrics.runs.inc({ status: 'pending' });
       for (const e of r.timeline) if (e.type === 'run_status' && e.status !== undefined) metrics.runs.inc({ status: e.status });
