@@ -129,6 +129,44 @@ describe('usage', () => {
     expect((await cli(['--request-timeout', 'never', 'status'])).code).toBe(2);
   });
 
+  it('every group is in the help, and bad flags or files of the admin groups fail before any request (exit 2)', async () => {
+    expect((await cli(['--help'])).stdout).toMatch(/workflow[\s\S]*run[\s\S]*policy[\s\S]*config[\s\S]*schema[\s\S]*lock[\s\S]*artifact/);
+    expect((await cli(['policy', '--help'])).stdout).toMatch(/test[\s\S]*evaluate[\s\S]*explain[\s\S]*simulate[\s\S]*snapshots[\s\S]*bundles[\s\S]*publish[\s\S]*rollback[\s\S]*audit/);
+    const gw = `http://127.0.0.1:${closedPort}`;
+    const cases: [string[], RegExp][] = [
+      [['config', 'set', '{"a": 1}'], /config set needs --scope/],
+      [['config', 'set', '--scope', 'team'], /config set needs the document/],
+      [['config', 'set', '--scope', 'team', 'missing.yaml'], /document: no such file .*missing\.yaml/],
+      [['config', 'set', '--scope', 'team', '[1, 2]'], /config set \(inline\): expected an object .*got a list/],
+      [['config', 'set', '--scope', 'team', 'a: 1', '--revision', '-1'], /--revision: expected an integer from 0 up/],
+      [['config', 'rollback', '--scope', 'team'], /needs --to-revision/],
+      [['config', 'get', '--scope', 'galaxy'], /argument 'galaxy' is invalid/],
+      [['schema', 'register', 'a/B', 'nope.json'], /schema: no such file/],
+      [['lock', 'acquire', 'r', '--ttl', 'soon'], /--ttl: "soon" is not a duration/],
+      [['lock', 'acquire', 'r', '--mode', 'both'], /argument 'both' is invalid/],
+      [['artifact', 'put', 'nope.bin'], /artifact put: no such file/],
+      [['artifact', 'put', 'base.yaml', '--retention', 'forever'], /argument 'forever' is invalid/],
+      [['policy', 'evaluate'], /a policy question needs --topic/],
+      [['policy', 'simulate', '--topic', 'job.a', '--bundle', 'nope.yaml'], /--bundle secops\/nope: no such file/],
+      [['policy', 'rollback', 'latest'], /revision: expected an integer from 1 up/],
+      [['policy', 'bundles', 'get', 'secops/x', '--content', '--draft'], /--content and --draft do not go together/],
+      [['workflow', 'create'], /needs one definition file/],
+      [['workflow', 'create', 'cases.yaml'], /workflow definition: .*cases\.yaml: expected an object .*got a list/],
+      [['run', 'start', 'wf', '--input', '[1]'], /--input \(inline\): expected an object/],
+      [['run', 'start', 'wf', '--wait', '--timeout', 'soon'], /--timeout: "soon" is not a duration/],
+      [['run', 'list', '--status', 'done'], /argument 'done' is invalid/],
+      [['approval', 'step', 'wf', 'r1', 's1'], /exactly one of --approve or --reject/],
+      [['approval', 'step', 'wf', 'r1', 's1', '--approve', '--reject'], /exactly one of --approve or --reject/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(['--gateway', gw, ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+    }
+    // Standard input is the bin's: without it, `-` says so.
+    expect((await cli(['--gateway', gw, 'artifact', 'put', '-'])).stderr).toMatch(/standard input is not available here/);
+  });
+
   it('an unreachable gateway: one sentence naming it and what to check, exit 6 (global flags work after the command too)', async () => {
     const gw = `http://127.0.0.1:${closedPort}`;
     const r = await cli(['status', '--gateway', gw]);

@@ -55,7 +55,7 @@ export async function readBytesArgument(value: string, what: string, src: InputS
 }
 
 function firstLine(err: unknown): string {
-  return ((err as Error).message.split('\n')[0] ?? '').trim();
+  return ((err as Error).message.split('\n')[0] ?? '').trim().replace(/:$/, '');
 }
 
 /** Parses JSON or YAML text; `format` undefined tries JSON first (JSON is YAML too, but its errors read better). */

@@ -47,7 +47,7 @@ export function stepDetail(step: StepRunView): string {
   const parts: string[] = [];
   if (step.error?.message !== undefined) parts.push(`${step.error.code ? `${step.error.code}: ` : ''}${step.error.message}`);
   if (step.skip_reason !== undefined) parts.push(step.skip_reason);
-  if (step.approval?.decision !== undefined) parts.push(`${step.approval.decision} by ${step.approval.by ?? '?'}${step.approval.reason ? ` (${step.approval.reason})` : ''}`);
+  if (step.approval?.decision !== undefined && step.error === undefined) parts.push(`${step.approval.decision} by ${step.approval.by ?? '?'}${step.approval.reason ? ` (${step.approval.reason})` : ''}`);
   if (step.items !== undefined && step.items.length > 0) {
     const done = step.items.filter((i) => i.status === 'succeeded').length;
     parts.push(`${done}/${step.items.length} items succeeded`);

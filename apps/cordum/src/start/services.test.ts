@@ -16,7 +16,12 @@ function fakeStarters(log: string[], fail?: ServiceName): Record<ServiceName, Se
       },
     });
   };
-  return { gateway: starter('gateway'), scheduler: starter('scheduler'), 'safety-kernel': starter('safety-kernel') };
+  return {
+    gateway: starter('gateway'),
+    scheduler: starter('scheduler'),
+    'safety-kernel': starter('safety-kernel'),
+    'workflow-engine': starter('workflow-engine'),
+  };
 }
 
 describe('cordum start', () => {
@@ -34,6 +39,14 @@ describe('cordum start', () => {
     await running.stop();
     expect(log.slice(2)).toEqual(['stop scheduler', 'stop safety-kernel']);
     expect(output.lines.slice(-2)).toEqual(['stopping scheduler…', 'stopping safety-kernel…']);
+  });
+
+  it('starts the workflow engine after the scheduler it dispatches through, before the gateway', async () => {
+    const log: string[] = [];
+    const running = await startServices(['gateway', 'workflow-engine', 'scheduler'], createMemoryOutput(), fakeStarters(log));
+    expect(log).toEqual(['start scheduler', 'start workflow-engine', 'start gateway']);
+    await running.stop();
+    expect(log.slice(3)).toEqual(['stop gateway', 'stop workflow-engine', 'stop scheduler']);
   });
 
   it('a service that fails to start stops those already running and names itself', async () => {
