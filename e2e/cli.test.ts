@@ -314,5 +314,13 @@ describe('cordumctl against a gateway with API keys', { timeout: 90_000 }, () =>
     const denied = await ctl(['workers'], { CORDUM_CONFIG: config, CORDUM_GATEWAY: '' });
     expect(denied.code).toBe(4);
     expect(denied.stderr).toMatch(/\(permission_denied, HTTP 403\)\n {2}use a key with the role this needs \(needs admin\)\n$/);
+    // The admin groups answer the same way: a viewer cannot take a lock, an admin without secops cannot read bundles.
+    const lock = await ctl(['lock', 'acquire', 'deploy/prod'], { CORDUM_CONFIG: config, CORDUM_GATEWAY: '' });
+    expect(lock.code).toBe(4);
+    expect(lock.stderr).toMatch(/\(permission_denied, HTTP 403\)\n {2}use a key with the role this needs \(needs operator\)\n$/);
+    const bundles = await ctl(['policy', 'bundles', 'list'], { CORDUM_GATEWAY: url, CORDUM_API_KEY: ADMIN });
+    expect(bundles.code).toBe(4);
+    expect(bundles.stderr).toMatch(/\(permission_denied, HTTP 403\)\n {2}use a key with the role this needs \(needs secops\)\n$/);
+    expect(json(await ctl(['lock', 'acquire', 'deploy/prod', '-o', 'json'], { CORDUM_GATEWAY: url, CORDUM_API_KEY: ADMIN }))).toMatchObject({ owners: { alice: { count: 1 } } });
   });
 });

@@ -1,4 +1,4 @@
-// `npm start`: build what `cordum dev` needs (npm ci does not compile TypeScript), then run `cordum dev` with
+// `npm start`: build what `cordum dev` and `cordumctl` need (npm ci does not compile TypeScript), then run `cordum dev` with
 // the examples loaded (demo policy and pools, the echo worker in-process). Arguments after `npm start --` are
 // passed to `cordum dev`, e.g. `npm start -- --nats nats://127.0.0.1:4222 --redis redis://127.0.0.1:6379`.
 import { spawn } from 'node:child_process';
@@ -19,13 +19,13 @@ function tscPath() {
   }
 }
 
-/** tsc -b apps/cordum (incremental: only what changed), printing each project as it is built. */
+/** tsc -b apps/cordum apps/cli (incremental: only what changed), printing each project as it is built. */
 function build() {
   const fresh = !existsSync(cordum);
-  console.log(`cordum: building (tsc -b apps/cordum)${fresh ? '; the first build takes a while' : ''}…`);
+  console.log(`cordum: building (tsc -b apps/cordum apps/cli)${fresh ? '; the first build takes a while' : ''}…`);
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [tscPath(), '-b', '--verbose', '--pretty', 'false', join(root, 'apps', 'cordum')], {
+    const child = spawn(process.execPath, [tscPath(), '-b', '--verbose', '--pretty', 'false', join(root, 'apps', 'cordum'), join(root, 'apps', 'cli')], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -55,7 +55,7 @@ function build() {
         resolve(true);
       } else {
         for (const p of problems) console.error(p);
-        console.error(`npm start: the build failed (tsc exit ${code}); fix the errors above or run \`npx tsc -b apps/cordum\``);
+        console.error(`npm start: the build failed (tsc exit ${code}); fix the errors above or run \`npx tsc -b apps/cordum apps/cli\``);
         resolve(false);
       }
     });

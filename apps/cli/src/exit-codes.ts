@@ -13,13 +13,13 @@ export const EXIT = {
   auth: 4,
   /** The record is not in the state the action needs, or changed meanwhile (409). */
   conflict: 5,
-  /** The gateway cannot be reached, is overloaded or unavailable (connection refused, 429, 503, 504), or a --wait timed out: retrying later may work. */
+  /** The gateway cannot be reached, is overloaded or unavailable (connection refused, 429, 503, 504), or a --wait or watch timed out: retrying later may work. */
   unavailable: 6,
-  /** A waited-for job ended without succeeding (FAILED, DENIED, CANCELLED, TIMEOUT). */
+  /** A waited-for job ended without succeeding (FAILED, DENIED, CANCELLED, TIMEOUT), or a followed workflow run did (failed, cancelled, timed_out). */
   jobFailed: 7,
   /** `policy test`: at least one case did not get its expected decision. */
   testFailed: 8,
-  /** Interrupted (Ctrl-C) while waiting; the job itself goes on. */
+  /** Interrupted (Ctrl-C) while waiting; the job or run itself goes on. */
   interrupted: 130,
 } as const;
 

@@ -12,7 +12,7 @@ import { type CommandHost, globalFlags } from './host.js';
 export function createProgram(deps: CliDeps, host: CommandHost): Command {
   const { terminal } = deps;
   const program = new Command('cordumctl')
-    .description('Operate a Cordum control plane through its gateway: jobs, approvals, the DLQ, workers, status; test policy offline.')
+    .description('Operate a Cordum control plane through its gateway: jobs, approvals, the DLQ, workflows and runs, policy, config, schemas, locks, artifacts; test policy offline.')
     .version(CORDUMCTL_VERSION, '-v, --version')
     .option('--gateway <url>', 'gateway base URL (env CORDUM_GATEWAY; default http://localhost:8081)')
     .option('--api-key <key>', 'API key sent as X-API-Key (env CORDUM_API_KEY)')
@@ -29,7 +29,7 @@ export function createProgram(deps: CliDeps, host: CommandHost): Command {
     .exitOverride();
   program.addHelpText(
     'after',
-    '\nExit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 auth, 5 conflict, 6 unavailable or timed out, 7 job failed,\n' +
+    '\nExit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 auth, 5 conflict, 6 unavailable or timed out, 7 job or run failed,\n' +
       '8 policy test failed, 130 interrupted. Every command and flag: docs/cli.md.',
   );
   for (const register of COMMAND_GROUPS) register(program, host);
