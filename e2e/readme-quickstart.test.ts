@@ -6,9 +6,9 @@ import { REPO_ROOT, freePort } from '@cordum/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CordumProcess, startCordum } from './cordum-process.js';
 
-// The README's quick start, run as written (bash + curl) against `cordum dev` on the memory backends, as
-// `npm start` runs it. Only the address changes (a free port instead of 8081), and each command after a
-// submit gets a moment, as a person typing the next command would give it.
+// The README's quick start, run as written (bash + curl, from the repository root) against `cordum dev` on the
+// memory backends, as `npm start` runs it. Only the address changes (a free port instead of 8081), and each
+// command after a submit or a run start gets a moment, as a person typing the next command would give it.
 
 const run = promisify(execFile);
 let proc: CordumProcess | undefined;
@@ -43,15 +43,22 @@ async function quickStart(): Promise<string> {
 }
 
 describe('README quick start', () => {
-  it('runs as written: an allowed job succeeds, a held job is listed, approved and succeeds', async () => {
+  it('runs as written: jobs allowed and held for approval, a fan-out workflow and one with a human gate', async () => {
     const block = await quickStart();
     expect(block).toContain('localhost:8081');
     // A submit ends with the job id line (JOB=...); give the job a second before the next command reads it.
-    const script = block.replaceAll('localhost:8081', `127.0.0.1:${port}`).replace(/^(JOB=.*\n(?:\s+.*\n)*)/gm, '$1sleep 1\n');
-    const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', script], { timeout: 30_000 });
+    const script = block.replaceAll('localhost:8081', `127.0.0.1:${port}`).replace(/^((?:JOB|RUN)=.*\n(?:\s+.*\n)*)/gm, '$1sleep 1\n');
+    const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', script], { timeout: 45_000, cwd: REPO_ROOT });
     expect(stdout).toContain('"state":"APPROVAL_REQUIRED"');
     expect(stdout).toContain('"by":"anonymous"');
     expect(stdout).toContain('"reason":"looks fine"');
     expect(stdout.match(/"state":"SUCCEEDED"/g)?.length).toBe(2);
+    // The fan-out run: succeeded, one output per name.
+    expect(stdout).toMatch(/"workflow_id":"demo-fan-out"[^\n]*"status":"succeeded"/);
+    expect(stdout).toContain('"greeting":"hello cy"');
+    // The gated run: listed as waiting, approved, delayed, applied, announced.
+    expect(stdout).toContain('"kind":"workflow_step"');
+    expect(stdout).toContain('"decision":"approved"');
+    expect(stdout).toMatch(/"type":"step_approved"[\s\S]*"type":"step_delay_completed"[\s\S]*"type":"step_event_emitted"/);
   }, 60_000);
 });
