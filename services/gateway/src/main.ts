@@ -1,13 +1,17 @@
-// Composition root of the gateway process: startGatewayService (config, keys, NATS, Redis, HTTP, gRPC) and signals.
-import { toError } from '@cordum/core';
+// Composition root of the gateway process: the service from the environment (startGatewayService), plus signals.
+import { createLogger, toError } from '@cordum/core';
+import { loadGatewayConfig } from './config.js';
 import { startGatewayService } from './service.js';
 
 async function main(): Promise<void> {
-  const service = await startGatewayService();
+  const config = loadGatewayConfig();
+  const logger = createLogger({ name: 'cordum-gateway', level: config.logLevel });
+  const service = await startGatewayService({ logger });
   let stopping = false;
-  const shutdown = (): void => {
+  const shutdown = (signal: string): void => {
     if (stopping) return;
     stopping = true;
+    logger.info({ signal }, 'shutting down');
     void service.stop().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -16,8 +20,8 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
 main().catch((err: unknown) => {
