@@ -33,18 +33,18 @@ afterAll(async () => {
   await proc?.stop('SIGKILL');
 });
 
-/** The first ```sh block under the README's "## Quick start" heading. */
-async function quickStart(): Promise<string> {
+/** The n-th ```sh block under the README's "## Quick start" heading (0: curl, 1: cordumctl). */
+async function quickStart(n: number): Promise<string> {
   const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8');
   const section = readme.split(/^## Quick start$/m)[1]?.split(/^## /m)[0] ?? '';
-  const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
-  if (block === undefined) throw new Error('README.md has no ```sh block under "## Quick start"');
+  const block = [...section.matchAll(/```sh\n([\s\S]*?)```/g)][n]?.[1];
+  if (block === undefined) throw new Error(`README.md has no ${n === 0 ? 'first' : 'second'} \`\`\`sh block under "## Quick start"`);
   return block;
 }
 
 describe('README quick start', () => {
   it('runs as written: jobs allowed and held for approval, a fan-out workflow and one with a human gate', async () => {
-    const block = await quickStart();
+    const block = await quickStart(0);
     expect(block).toContain('localhost:8081');
     // A submit ends with the job id line (JOB=...); give the job a second before the next command reads it.
     const script = block.replaceAll('localhost:8081', `127.0.0.1:${port}`).replace(/^((?:JOB|RUN)=.*\n(?:\s+.*\n)*)/gm, '$1sleep 1\n');
@@ -61,4 +61,19 @@ describe('README quick start', () => {
     expect(stdout).toContain('"decision":"approved"');
     expect(stdout).toMatch(/"type":"step_approved"[\s\S]*"type":"step_delay_completed"[\s\S]*"type":"step_event_emitted"/);
   }, 60_000);
+
+  it('runs as written with cordumctl: the same jobs, approvals and workflows', async () => {
+    const block = await quickStart(1);
+    expect(block).toContain('npx cordumctl');
+    const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', block], {
+      timeout: 90_000,
+      cwd: REPO_ROOT,
+      env: { ...process.env, CORDUM_GATEWAY: `http://127.0.0.1:${port}`, NO_COLOR: '1' },
+    });
+    expect(stdout.match(/^state: +SUCCEEDED$/gm)?.length).toBe(2);
+    expect(stdout).toMatch(/approved: PENDING/);
+    expect(stdout).toMatch(/demo-approval +demo jobs on job\.demo\.approval wait for a human/);
+    expect(stdout.match(/^status: +succeeded$/gm)?.length).toBe(2);
+    expect(stdout).toMatch(/announce +notify +succeeded/);
+  }, 120_000);
 });

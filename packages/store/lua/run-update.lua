@@ -17,14 +17,17 @@
 -- ARGV[6] doc JSON or '' (keep)       ARGV[7] labels JSON or '' (keep)
 -- ARGV[8] dueAt: '' keep, '-' clear, else ms        ARGV[9] ack inbox events up to this seq, or ''
 -- ARGV[10] timeline entries kept
--- ARGV[11] s, then s status names (matching KEYS[9..8+s]); then n, then n timeline pairs: key or '', tail
+-- ARGV[11] reply: 'v' answers only version, status and updatedAt (the document is not sent back), else ''
+-- ARGV[12] s, then s status names (matching KEYS[9..8+s]); then n, then n timeline pairs: key or '', tail
 --
--- Returns {'updated', record pairs} | {'conflict', record pairs} | {'not_found'}.
+-- Returns {'updated', record pairs} | {'conflict', record pairs} | {'not_found'}; with ARGV[11] = 'v' the
+-- pairs are only version, status and updatedAt.
 -- Fails with "CORDUM invalid_transition {current_status, to, message}" when a terminal status would change.
 
 -- @include run-common
 
 local id, tenant = ARGV[1], ARGV[2]
+local brief = ARGV[11] == 'v'
 
 local cur = redis.call('HMGET', KEYS[1], 'status', 'version', 'terminal', 'createdAt', 'updatedAt')
 local status = cur[1]
@@ -32,6 +35,9 @@ if not status then
   return { 'not_found' }
 end
 if tonumber(cur[2]) ~= tonumber(ARGV[3]) then
+  if brief then
+    return { 'conflict', { 'version', cur[2], 'status', status, 'updatedAt', cur[5] } }
+  end
   return { 'conflict', redis.call('HGETALL', KEYS[1]) }
 end
 
@@ -53,8 +59,8 @@ local terminalText = '0'
 if toTerminal then
   terminalText = '1'
 end
-redis.call('HSET', KEYS[1], 'status', to, 'terminal', terminalText, 'version', fmt(tonumber(cur[2]) + 1),
-  'updatedAt', nowText)
+local versionText = fmt(tonumber(cur[2]) + 1)
+redis.call('HSET', KEYS[1], 'status', to, 'terminal', terminalText, 'version', versionText, 'updatedAt', nowText)
 if ARGV[6] ~= '' then
   redis.call('HSET', KEYS[1], 'doc', ARGV[6])
 end
@@ -67,11 +73,11 @@ elseif ARGV[8] ~= '' then
   redis.call('HSET', KEYS[1], 'dueAt', ARGV[8])
 end
 
-local s = tonumber(ARGV[11])
+local s = tonumber(ARGV[12])
 if to ~= status then
   local member = pad(tonumber(cur[4])) .. '|' .. id
   for i = 1, s do
-    local name = ARGV[11 + i]
+    local name = ARGV[12 + i]
     if name == status then
       redis.call('ZREM', KEYS[8 + i], member)
     elseif name == to then
@@ -94,7 +100,10 @@ else
   refreshDue(KEYS[3], dueMember, redis.call('HGET', KEYS[1], 'dueAt'), KEYS[7])
 end
 
-local n = 12 + s
+local n = 13 + s
 appendTimeline(KEYS[1], KEYS[5], KEYS[6], nowText, tonumber(ARGV[10]), n + 1, tonumber(ARGV[n]))
 
+if brief then
+  return { 'updated', { 'version', versionText, 'status', to, 'updatedAt', nowText } }
+end
 return { 'updated', redis.call('HGETALL', KEYS[1]) }

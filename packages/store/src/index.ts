@@ -47,8 +47,10 @@ export {
   type RunStore,
   type RunTimelineEntry,
   type RunUpdate,
+  type RunWriteSummary,
   TERMINAL_RUN_STATUSES,
   type UpdateRunResult,
+  type UpdateRunVersionResult,
   isRunStatus,
   isTerminalRunStatus,
 } from './ports/run-store.js';

@@ -34,6 +34,10 @@ import {
   type RunStatus,
   type RunStore,
   type RunTimelineEntry,
+  type RunUpdate,
+  type RunWriteSummary,
+  type UpdateRunResult,
+  type UpdateRunVersionResult,
   isTerminalRunStatus,
 } from '../ports/run-store.js';
 import type { MemoryStoreContext } from './context.js';
@@ -81,6 +85,10 @@ function toRecord(row: Row): RunRecord {
     dueAt: row.dueAt,
     doc: parseDoc(row.docJson),
   };
+}
+
+function toSummary(row: Row): RunWriteSummary {
+  return { version: row.version, status: row.status, updatedAt: row.updatedAt };
 }
 
 /** Newest created first, then by id descending: the order the Redis lex indexes give. */
@@ -217,13 +225,14 @@ export function createMemoryRunStore(ctx: MemoryStoreContext): RunStore {
         return row === undefined ? undefined : toRecord(row);
       }),
 
-    update: (tenant, id, update) =>
-      settle(() => {
+    update: ((tenant: string, id: string, update: RunUpdate) =>
+      settle((): UpdateRunResult | UpdateRunVersionResult => {
         checkTenant(tenant);
         const u = checkRunUpdate(update);
         const row = isPossibleRunId(id) ? find(tenant, id) : undefined;
         if (row === undefined) return { outcome: 'not_found' as const };
-        if (row.version !== u.expectedVersion) return { outcome: 'conflict' as const, current: toRecord(row) };
+        const answer = u.versionOnly ? toSummary : toRecord;
+        if (row.version !== u.expectedVersion) return { outcome: 'conflict' as const, current: answer(row) };
         const to = u.status ?? row.status;
         if (isTerminalRunStatus(row.status) && to !== row.status) {
           const message = terminalStatusMessage(id, row.status, to);
@@ -249,8 +258,8 @@ export function createMemoryRunStore(ctx: MemoryStoreContext): RunStore {
           const upTo = u.ackInbox;
           row.inbox = row.inbox.filter((e) => e.seq > upTo);
         }
-        return { outcome: 'updated' as const, run: toRecord(row) };
-      }),
+        return { outcome: 'updated' as const, run: answer(row) };
+      })) as RunStore['update'],
 
     delete: (tenant, id) =>
       settle(() => {

@@ -94,6 +94,12 @@ export function isPossibleRunId(id: unknown): id is string {
   return typeof id === 'string' && isSafeId(id);
 }
 
+function checkReply(value: unknown): boolean {
+  if (value === undefined || value === 'record') return false;
+  if (value === 'version') return true;
+  throw invalidField(`reply must be "record" or "version", got ${show(value)}`, 'reply');
+}
+
 function checkStatus(value: unknown, field: string): RunStatus {
   if (!isRunStatus(value)) {
     throw invalid(`${field} must be one of ${RUN_STATUSES.join(', ')}, got ${show(value)}`, { field });
@@ -211,6 +217,8 @@ export type CheckedUpdate = {
   dueAt: number | null | undefined;
   timeline: CheckedEntry[];
   ackInbox: number | undefined;
+  /** Answer with the RunWriteSummary only. */
+  versionOnly: boolean;
 };
 
 export function checkRunUpdate(update: RunUpdate): CheckedUpdate {
@@ -225,6 +233,7 @@ export function checkRunUpdate(update: RunUpdate): CheckedUpdate {
     dueAt: update.dueAt === undefined || update.dueAt === null ? update.dueAt : checkMillis(update.dueAt, 'dueAt'),
     timeline: checkTimelineEntries(update.timeline),
     ackInbox: update.ackInbox === undefined ? undefined : checkCount(update.ackInbox, 'ackInbox', 0),
+    versionOnly: checkReply(update.reply),
   };
 }
 

@@ -123,12 +123,33 @@ export type RunUpdate = {
   timeline?: NewRunTimelineEntry[];
   /** Removes the inbox events with seq <= this in the same write: the events this write has reduced. */
   ackInbox?: number;
+  /**
+   * What the write answers with. `record` (the default): the whole record, document included, as `get` reads
+   * it. `version`: only its version, status and updatedAt (RunWriteSummary), so a large document is not sent
+   * back and parsed again by a caller that already has it (the workflow engine).
+   */
+  reply?: 'record' | 'version';
+};
+
+/** What a `reply: 'version'` write answers: the record's write state without its document. */
+export type RunWriteSummary = {
+  readonly version: number;
+  readonly status: RunStatus;
+  /** Store-clock ms. */
+  readonly updatedAt: number;
 };
 
 export type UpdateRunResult =
   | { outcome: 'updated'; run: RunRecord }
   /** Nothing written: the run is no longer at expectedVersion. `current` is what it is now. */
   | { outcome: 'conflict'; current: RunRecord }
+  | { outcome: 'not_found' };
+
+/** UpdateRunResult of a `reply: 'version'` write. */
+export type UpdateRunVersionResult =
+  | { outcome: 'updated'; run: RunWriteSummary }
+  /** Nothing written: the run is no longer at expectedVersion. */
+  | { outcome: 'conflict'; current: RunWriteSummary }
   | { outcome: 'not_found' };
 
 export type PushEventResult =
@@ -167,7 +188,9 @@ export type RunStore = {
    * Compare-and-set on `version`, atomically with its indexes, timeline entries, inbox ack and slot release
    * (when the run reaches a terminal status). Exactly one of several writers holding the same version wins.
    * A lost race is a result, not an error; InvalidError for bad input or a change of a terminal status.
+   * With `reply: 'version'` the answer carries only the version, status and updatedAt.
    */
+  update(tenant: string, id: string, update: RunUpdate & { reply: 'version' }): Promise<UpdateRunVersionResult>;
   update(tenant: string, id: string, update: RunUpdate): Promise<UpdateRunResult>;
 
   /** Removes the run, its timeline, inbox and idempotency key, and frees its slot. True when it existed. */

@@ -37,6 +37,10 @@ import {
   type RunRecord,
   type RunStatus,
   type RunStore,
+  type RunUpdate,
+  type RunWriteSummary,
+  type UpdateRunResult,
+  type UpdateRunVersionResult,
   isRunStatus,
 } from '../ports/run-store.js';
 import type { RedisStoreContext } from './context.js';
@@ -93,6 +97,12 @@ function decodeRun(hash: Record<string, string>): RunRecord {
     dueAt: dueAt === undefined ? null : Number(dueAt),
     doc: parseDoc(hash['doc'] ?? '{}'),
   };
+}
+
+function decodeSummary(hash: Record<string, string>): RunWriteSummary {
+  const status = hash['status'];
+  if (!isRunStatus(status)) throw new TerminalError('run-update answered an unknown status');
+  return { version: Number(hash['version']), status, updatedAt: Number(hash['updatedAt']) };
 }
 
 /** A script reply `{kind, payload}`. */
@@ -220,7 +230,7 @@ export function createRedisRunStore(ctx: RedisStoreContext): RunStore {
       return isPossibleRunId(id) ? readRun(tenant, id) : undefined;
     },
 
-    async update(tenant, id, update) {
+    update: (async (tenant: string, id: string, update: RunUpdate): Promise<UpdateRunResult | UpdateRunVersionResult> => {
       checkTenant(tenant);
       const u = checkRunUpdate(update);
       if (!isPossibleRunId(id)) return { outcome: 'not_found' };
@@ -248,16 +258,18 @@ export function createRedisRunStore(ctx: RedisStoreContext): RunStore {
           u.dueAt === undefined ? '' : u.dueAt === null ? '-' : String(u.dueAt),
           u.ackInbox === undefined ? '' : String(u.ackInbox),
           limit,
+          u.versionOnly ? 'v' : '',
           String(RUN_STATUSES.length),
           ...RUN_STATUSES,
           ...entryArgs(u.timeline),
         ],
       );
       const [kind, payload] = kindOf(reply);
-      if (kind === 'updated') return { outcome: 'updated', run: decodeRun(hashOf(payload)) };
-      if (kind === 'conflict') return { outcome: 'conflict', current: decodeRun(hashOf(payload)) };
+      const decode = u.versionOnly ? decodeSummary : decodeRun;
+      if (kind === 'updated') return { outcome: 'updated', run: decode(hashOf(payload)) };
+      if (kind === 'conflict') return { outcome: 'conflict', current: decode(hashOf(payload)) };
       return { outcome: 'not_found' };
-    },
+    }) as RunStore['update'],
 
     async delete(tenant, id) {
       checkTenant(tenant);

@@ -374,6 +374,41 @@ export function runRunStoreContract(label: string, factory: PortFactory<RunStore
         expect(await updated(store, 'acme', 'u-end', { expectedVersion: 3, status: 'succeeded' })).toMatchObject({ version: 4 });
       });
 
+      it("answers only version, status and updatedAt with reply 'version', writing the same as a full reply", async () => {
+        await created(store, newRun('u-brief', { dueAt: 9_000 }));
+        await store.pushEvent('acme', 'u-brief', { type: 'job_result', job_id: 'j1' });
+        await fx.elapse(2);
+        const res = await store.update('acme', 'u-brief', {
+          expectedVersion: 1,
+          status: 'running',
+          doc: { steps: { a: 'running' } },
+          dueAt: 7_000,
+          timeline: [{ key: 'k1', data: { type: 'run_status' } }],
+          ackInbox: 1,
+          reply: 'version',
+        });
+        if (res.outcome !== 'updated') throw new Error(`expected updated, got ${res.outcome}`);
+        const stored = await store.get('acme', 'u-brief');
+        expect(res.run).toEqual({ version: 2, status: 'running', updatedAt: stored?.updatedAt });
+        expect(Object.keys(res.run).sort()).toEqual(['status', 'updatedAt', 'version']);
+        expect(stored).toMatchObject({ version: 2, status: 'running', dueAt: 7_000, doc: { steps: { a: 'running' } } });
+        expect(await store.inbox('acme', 'u-brief')).toEqual([]);
+        expect((await store.timeline('acme', 'u-brief')).items.map((e) => e.data)).toEqual([{ type: 'run_status' }]);
+
+        // A stale version: the current write state, nothing written.
+        const stale = await store.update('acme', 'u-brief', { expectedVersion: 1, status: 'failed', doc: { lost: true }, reply: 'version' });
+        expect(stale).toEqual({ outcome: 'conflict', current: res.run });
+        expect(await store.get('acme', 'u-brief')).toEqual(stored);
+
+        // Terminal, then an explicit full reply.
+        const done = await store.update('acme', 'u-brief', { expectedVersion: 2, status: 'succeeded', reply: 'version' });
+        expect(done).toMatchObject({ outcome: 'updated', run: { version: 3, status: 'succeeded' } });
+        expect(await store.countActive('acme')).toBe(0);
+        const full = await updated(store, 'acme', 'u-brief', { expectedVersion: 3, doc: { note: 'x' }, reply: 'record' });
+        expect(full).toMatchObject({ version: 4, status: 'succeeded', doc: { note: 'x' }, dueAt: null });
+        expect(await store.update('acme', 'nope', { expectedVersion: 1, reply: 'version' })).toEqual({ outcome: 'not_found' });
+      });
+
       it('moves the run between the status listings', async () => {
         await created(store, newRun('s-1'));
         await created(store, newRun('s-2'));
@@ -401,6 +436,7 @@ export function runRunStoreContract(label: string, factory: PortFactory<RunStore
           { expectedVersion: 1, dueAt: -1 },
           { expectedVersion: 1, ackInbox: -1 },
           { expectedVersion: 1, timeline: [{ data: [] }] },
+          { expectedVersion: 1, reply: 'doc' as 'record' },
         ];
         for (const update of bad) await expectInvalid(store.update('acme', 'u-bad', update));
         expect((await store.get('acme', 'u-bad'))?.version).toBe(1);

@@ -158,6 +158,7 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
       doc: { ...record.doc, status: 'failed', error: { code: 'run_invalid', message }, completed_at: at, version: record.version + 1 },
       dueAt: null,
       timeline: [{ key: 'run_invalid', data: { type: 'run_status', status: 'failed', run_id: record.id, workflow_id: record.workflowId, time: at, message } }],
+      reply: 'version',
     });
     if (res.outcome === 'updated') {
       metrics.runs.inc({ status: 'failed' });
@@ -254,6 +255,8 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
           dueAt,
           ...(r.timeline.length === 0 ? {} : { timeline: r.timeline.map((e) => ({ key: `seq:${e.seq}`, data: e })) }),
           ...(lastSeq === undefined ? {} : { ackInbox: lastSeq }),
+          // This process keeps the document it wrote: the store answers with the new version only.
+          reply: 'version',
         });
         metrics.casSeconds.observe((performance.now() - t1) / 1000);
         if (res.outcome === 'not_found') {
