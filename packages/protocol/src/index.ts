@@ -262,4 +262,6 @@ export {
   type WorkflowCommandKind,
   decodeWorkflowCommand,
   encodeWorkflowCommand,
+  jobFinalCommand,
+  workflowRunOfJob,
 } from './workflow-command.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeWorkflowCommand, encodeWorkflowCommand } from './workflow-command.js';
+import { decodeWorkflowCommand, encodeWorkflowCommand, jobFinalCommand, workflowRunOfJob } from './workflow-command.js';
 
 describe('workflow command doorbell', () => {
   it('round-trips start and event commands', () => {
@@ -11,6 +11,29 @@ describe('workflow command doorbell', () => {
       by: 'ada',
     });
     expect(decodeWorkflowCommand(encodeWorkflowCommand({ kind: 'event', tenant: 'acme', run_id: 'run-1' }))).toEqual({ v: 1, kind: 'event', tenant: 'acme', run_id: 'run-1' });
+  });
+
+  it('carries the job id of a job-final doorbell on event commands only', () => {
+    const cmd = { kind: 'event' as const, tenant: 'acme', run_id: 'run-1', job_id: 'run-1:a@1' };
+    expect(decodeWorkflowCommand(encodeWorkflowCommand(cmd))).toEqual({ v: 1, ...cmd });
+    expect(decodeWorkflowCommand(encodeWorkflowCommand({ ...cmd, kind: 'start' }))).toEqual({ v: 1, kind: 'start', tenant: 'acme', run_id: 'run-1' });
+    expect(decodeWorkflowCommand(new TextEncoder().encode(JSON.stringify({ v: 1, kind: 'event', tenant: 't', run_id: 'r', job_id: 7 })))).toEqual({ v: 1, kind: 'event', tenant: 't', run_id: 'r' });
+  });
+
+  it('derives the run of a workflow job and the doorbell for its terminal write', () => {
+    expect(workflowRunOfJob('run-1:a@1', { run_id: 'run-1' })).toBe('run-1');
+    expect(workflowRunOfJob('run:x:b[3]@2', { run_id: 'run:x' })).toBe('run:x');
+    expect(workflowRunOfJob('run-1:a@1', {})).toBeUndefined();
+    expect(workflowRunOfJob('run-1:a@1', { run_id: 'run-2' })).toBeUndefined();
+    expect(workflowRunOfJob('run-1:a', { run_id: 'run-1' })).toBeUndefined();
+    expect(workflowRunOfJob('job-7', { run_id: 'job-7' })).toBeUndefined();
+    expect(jobFinalCommand({ id: 'run-1:a@1', tenant: 'acme', labels: { run_id: 'run-1', step_id: 'a' } })).toEqual({
+      kind: 'event',
+      tenant: 'acme',
+      run_id: 'run-1',
+      job_id: 'run-1:a@1',
+    });
+    expect(jobFinalCommand({ id: 'plain-job', tenant: 'acme', labels: {} })).toBeUndefined();
   });
 
   it('rejects what is not a version-1 command', () => {

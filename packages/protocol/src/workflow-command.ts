@@ -17,6 +17,11 @@ export type WorkflowCommand = {
   run_id: string;
   /** Who rang (principal id), for logs only. */
   by?: string;
+  /**
+   * `event` only: the job of this run whose terminal state was just written to the JobStore (a scheduler
+   * rings after that write, see jobFinalCommand). The engine re-reads the job; the store stays the truth.
+   */
+  job_id?: string;
 };
 
 export function encodeWorkflowCommand(command: Omit<WorkflowCommand, 'v'>): Uint8Array {
@@ -38,5 +43,28 @@ export function decodeWorkflowCommand(bytes: Uint8Array): WorkflowCommand | unde
   if (typeof o['tenant'] !== 'string' || o['tenant'] === '' || typeof o['run_id'] !== 'string' || o['run_id'] === '') return undefined;
   const command: WorkflowCommand = { v: WORKFLOW_COMMAND_VERSION, kind: o['kind'] as WorkflowCommandKind, tenant: o['tenant'], run_id: o['run_id'] };
   if (typeof o['by'] === 'string') command.by = o['by'];
+  if (command.kind === 'event' && typeof o['job_id'] === 'string' && o['job_id'] !== '') command.job_id = o['job_id'];
   return command;
+}
+
+/**
+ * The run a workflow job belongs to: its `run_id` label (the engine sets it at dispatch) when the job id has
+ * the workflow shape `<run>:<step>@<n>` / `<run>:<step>[<i>]@<n>` under that run; undefined for other jobs.
+ */
+export function workflowRunOfJob(jobId: string, labels: Readonly<Record<string, string>>): string | undefined {
+  const runId = labels['run_id'];
+  if (runId === undefined || runId === '' || !jobId.startsWith(`${runId}:`)) return undefined;
+  return /^.+@\d+$/.test(jobId.slice(runId.length + 1)) ? runId : undefined;
+}
+
+/**
+ * The doorbell a scheduler rings right after it wrote a workflow job's terminal state (undefined for a job
+ * that is not a workflow job): `{kind: 'event', tenant, run_id, job_id}` on sys.workflow.command. It only
+ * says "look at this job now": the engine, which may have got the job's sys.job.result before the write,
+ * reads the terminal state from the JobStore instead of polling for it.
+ */
+export function jobFinalCommand(job: { id: string; tenant: string; labels: Readonly<Record<string, string>> }): Omit<WorkflowCommand, 'v'> | undefined {
+  const runId = workflowRunOfJob(job.id, job.labels);
+  if (runId === undefined || job.tenant === '') return undefined;
+  return { kind: 'event', tenant: job.tenant, run_id: runId, job_id: job.id };
 }

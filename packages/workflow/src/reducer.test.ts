@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Driver, T0 } from './harness.test-util.js';
 import type { RunEvent } from './model.js';
+import { reduce } from './reducer.js';
 
 const chain = `
 id: chain
@@ -667,4 +668,33 @@ describe('reduce', () => {
     expect(d.dispatched().map((c) => c.job_id)).toEqual(['run1:a@1']);
   });
 
+  it('copies only what it changes: untouched steps, the definition and the input are shared with the input run', () => {
+    const d = new Driver(`
+id: cow
+steps:
+  a: { topic: job.t.a }
+  b: { topic: job.t.b, depends_on: [a] }
+  c: { topic: job.t.c, depends_on: [b] }
+  fan: { topic: job.t.f, for_each: input.xs }
+`, { input: { xs: [1, 2] } });
+    const before = d.run;
+    const r = reduce(before, [{ type: 'job_result', job_id: 'run1:a@1', state: 'succeeded', output: { v: 1 } }], d.now, { compiled: d.compiled });
+    expect(r.changed).toBe(true);
+    expect(r.run.steps['a']).not.toBe(before.steps['a']);
+    expect(r.run.steps['b']).not.toBe(before.steps['b']);
+    expect(r.run.steps['c']).toBe(before.steps['c']);
+    expect(r.run.steps['fan']).toBe(before.steps['fan']);
+    expect(r.run.definition).toBe(before.definition);
+    expect(r.run.input).toBe(before.input);
+    expect(r.run.context).not.toBe(before.context);
+    expect(before.steps['a']?.status).toBe('running');
+    expect(before.context['steps']).toEqual({});
+    // An item result copies its fan-out step (items included), nothing else.
+    const r2 = reduce(r.run, [{ type: 'job_result', job_id: 'run1:fan[0]@1', state: 'succeeded', output: 0 }], d.now, { compiled: d.compiled });
+    expect(r2.run.steps['fan']).not.toBe(r.run.steps['fan']);
+    expect(r2.run.steps['fan']?.items?.[1]).not.toBe(r.run.steps['fan']?.items?.[1]);
+    expect(r.run.steps['fan']?.items?.[0]?.status).toBe('running');
+    expect(r2.run.steps['a']).toBe(r.run.steps['a']);
+    expect(r2.run.context).toBe(r.run.context);
+  });
 });

@@ -63,10 +63,12 @@ export const TERMINAL_RUN_STATUSES: ReadonlySet<RunStatus> = new Set(['succeeded
  */
 export function reduce(run: WorkflowRun, events: readonly RunEvent[], now: number, env: ReduceEnv = {}): ReduceResult {
   const compiled = env.compiled?.hash === run.definition_hash ? env.compiled : compileWorkflow(run.definition);
-  // The pinned definition is never written, so the copy shares it; everything else is the reducer's own.
-  const draft: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(run)) draft[k] = k === 'definition' ? v : structuredClone(v);
-  const r = new Reduction(draft as WorkflowRun, compiled, now, env);
+  // Copy-on-write: the draft is a shallow copy whose step and timer maps are its own; a step is copied the
+  // first time this reduction changes it (Reduction.own), the context the first time an output is recorded.
+  // Everything else is shared with the input and never written in place, so the input is never mutated and
+  // a reduce costs what it touches, not the size of the run.
+  const draft: WorkflowRun = { ...run, steps: { ...run.steps }, timers: { ...run.timers } };
+  const r = new Reduction(draft, compiled, now, env);
   r.advance();
   for (const event of events) {
     r.apply(event);
@@ -83,6 +85,30 @@ export function reduce(run: WorkflowRun, events: readonly RunEvent[], now: numbe
 
 type Target = { step: StepRun; item?: ItemRun };
 
+/** Where a job id lives in the run: its step and, for a fan-out item, the item's index. */
+type JobPlace = { stepId: string; index?: number };
+
+/** Whether pump() would start an item or complete the step (so the step needs copying first). */
+function pumpWouldChange(c: CompiledStep, step: StepRun): boolean {
+  const items = step.items ?? [];
+  let running = 0;
+  let startable = false;
+  let allSucceeded = true;
+  for (const it of items) {
+    if (it.status === 'running') running++;
+    else if (it.status === 'pending' && it.next_attempt_at === undefined) startable = true;
+    if (it.status !== 'succeeded') allSucceeded = false;
+  }
+  return allSucceeded || (startable && (c.maxParallel <= 0 || running < c.maxParallel));
+}
+
+/** A copy of a step the reduction may change: its fields and its items' fields (nested values are replaced, never edited). */
+function copyStep(step: StepRun): StepRun {
+  const copy: StepRun = { ...step };
+  if (step.items !== undefined) copy.items = step.items.map((it) => ({ ...it }));
+  return copy;
+}
+
 class Reduction {
   readonly commands: RunCommand[] = [];
   readonly timeline: TimelineEntry[] = [];
@@ -94,7 +120,11 @@ class Reduction {
   dirty = false;
   private readonly nowIso: string;
   private view: JsonObject | undefined;
-  private jobs: Map<string, Target> | undefined;
+  private jobs: Map<string, JobPlace> | undefined;
+  /** Steps this reduction has copied (and so may change). */
+  private readonly owned = new Set<string>();
+  /** 'steps': context and context.steps are this reduction's own; 'deep': the whole context is. */
+  private contextOwned: 'no' | 'steps' | 'deep' = 'no';
 
   constructor(
     readonly run: WorkflowRun,
@@ -145,11 +175,15 @@ class Reduction {
   }
 
   private onJobResult(event: JobResultEvent): void {
-    const target = this.jobIndex().get(event.job_id);
-    if (target === undefined) return this.ignore(event, 'not the current attempt of any step');
-    const current = target.item ?? target.step;
-    if (current.status !== 'running' || current.job_id !== event.job_id) return this.ignore(event, 'attempt already completed');
-    const c = this.step(target.step.step_id);
+    const place = this.jobIndex().get(event.job_id);
+    const seen = place === undefined ? undefined : this.run.steps[place.stepId];
+    if (place === undefined || seen === undefined) return this.ignore(event, 'not the current attempt of any step');
+    const current = place.index === undefined ? seen : seen.items?.[place.index];
+    if (current?.status !== 'running' || current.job_id !== event.job_id) return this.ignore(event, 'attempt already completed');
+    const step = this.own(place.stepId);
+    const item = place.index === undefined ? undefined : (step.items as ItemRun[])[place.index];
+    const target: Target = item === undefined ? { step } : { step, item };
+    const c = this.step(place.stepId);
     this.disarm(`${event.job_id}:timeout`);
     const resultPtr = event.result_ptr !== undefined && event.result_ptr !== '' ? event.result_ptr : undefined;
     this.log('step_completed', {
@@ -175,11 +209,12 @@ class Reduction {
   }
 
   private onApproval(event: Extract<RunEvent, { type: 'step_approved' | 'step_rejected' }>): void {
-    const step = this.run.steps[event.step_id];
+    const seen = this.run.steps[event.step_id];
     const c = this.compiled.steps.get(event.step_id);
-    if (step === undefined || c === undefined) return this.ignore(event, 'unknown step');
+    if (seen === undefined || c === undefined) return this.ignore(event, 'unknown step');
     if (c.kind !== 'approval') return this.ignore(event, 'not an approval step');
-    if (step.status !== 'waiting') return this.ignore(event, `step is ${step.status}, not waiting for approval`);
+    if (seen.status !== 'waiting') return this.ignore(event, `step is ${seen.status}, not waiting for approval`);
+    const step = this.own(event.step_id);
     const approved = event.type === 'step_approved';
     step.approval = { decision: approved ? 'approved' : 'rejected', by: event.by, at: this.nowIso, ...pick(event, ['reason']) };
     step.output = { approved, by: event.by, ...(event.reason === undefined ? {} : { reason: event.reason }) };
@@ -206,10 +241,12 @@ class Reduction {
       return this.ignore(event, problem);
     }
     const reset = rerunSet(this.run, this.compiled, event.step_id);
+    this.ownContext('deep');
     for (const id of this.compiled.order) {
       if (!reset.has(id)) continue;
       const from = (this.run.steps[id] as StepRun).status;
       this.run.steps[id] = resetStep(this.run, this.step(id), this.run.steps[id] as StepRun);
+      this.owned.add(id);
       this.log('step_status', { step_id: id, status: 'pending', data: { from, reason: 'rerun' } });
     }
     delete this.run.completed_at;
@@ -240,16 +277,15 @@ class Reduction {
     if (this.run.status !== 'running' && this.run.status !== 'waiting') return;
     for (const id of this.compiled.order) {
       const step = this.run.steps[id] as StepRun;
-      const c = this.step(id);
-      if (step.status === 'pending' && step.next_attempt_at === undefined) this.tryStart(c, step);
-      else if (step.status === 'running' && step.items !== undefined) this.pump(c, step);
+      if (step.status === 'pending' && step.next_attempt_at === undefined) this.tryStart(this.step(id));
+      else if (step.status === 'running' && step.items !== undefined && pumpWouldChange(this.step(id), step)) this.pump(this.step(id), this.own(id));
     }
     this.deriveRunStatus();
   }
 
-  private tryStart(c: CompiledStep, step: StepRun): void {
-    const deps = c.deps.map((d) => (this.run.steps[d] as StepRun).status);
-    if (!deps.every((s) => TERMINAL_STEP_STATUSES.has(s))) return;
+  private tryStart(c: CompiledStep): void {
+    for (const d of c.deps) if (!TERMINAL_STEP_STATUSES.has((this.run.steps[d] as StepRun).status)) return;
+    const step = this.own(c.id);
     const blocked =
       c.triggerRule === 'all_succeeded'
         ? c.deps.filter((d) => this.run.steps[d]?.status !== 'succeeded')
@@ -465,7 +501,7 @@ class Reduction {
     delete target.next_attempt_at;
     if (t.item === undefined) this.setStepStatus(c.id, t.step, 'running');
     else t.item.status = 'running';
-    this.jobIndex().set(jobId, t);
+    this.jobIndex().set(jobId, t.item === undefined ? { stepId: c.id } : { stepId: c.id, index: t.item.index });
     const cmd = buildDispatch(this.run, c, t.step, t.item, extras.value);
     this.commands.push(cmd);
     this.log('step_dispatched', {
@@ -574,9 +610,11 @@ class Reduction {
     const entry: JsonObject = {};
     if (resultPtr !== undefined) entry.result_ptr = resultPtr;
     if (output !== undefined) entry.output = output;
-    const steps = (this.run.context.steps ??= {}) as JsonObject;
+    const deep = c.def.output_path !== undefined && output !== undefined;
+    const context = this.ownContext(deep ? 'deep' : 'steps');
+    const steps = (context.steps ??= {}) as JsonObject;
     steps[c.id] = entry;
-    if (c.def.output_path !== undefined && output !== undefined) setPath(this.run.context, c.def.output_path, output);
+    if (deep) setPath(context, c.def.output_path as string, output);
   }
 
   private finish(c: CompiledStep, step: StepRun, status: StepStatus, error?: StepError): void {
@@ -609,8 +647,8 @@ class Reduction {
       const sec = this.compiled.definition.timeout_sec ?? 0;
       return this.endRun('timed_out', { code: 'run_timed_out', message: `the run did not finish within ${sec} s` });
     }
-    const step = timer.step_id === undefined ? undefined : this.run.steps[timer.step_id];
-    if (step === undefined || timer.step_id === undefined) return;
+    if (timer.step_id === undefined || this.run.steps[timer.step_id] === undefined) return;
+    const step = this.own(timer.step_id);
     const c = this.step(timer.step_id);
     const item = timer.item_index === undefined ? undefined : step.items?.[timer.item_index];
     if (timer.item_index !== undefined && item === undefined) return;
@@ -675,8 +713,8 @@ class Reduction {
   /** Cancel or run timeout: every unfinished step is cancelled, running jobs get a CancelJob. */
   private endRun(status: 'cancelled' | 'timed_out' | 'failed', error: StepError): void {
     for (const id of this.compiled.order) {
-      const step = this.run.steps[id] as StepRun;
-      if (TERMINAL_STEP_STATUSES.has(step.status)) continue;
+      if (TERMINAL_STEP_STATUSES.has((this.run.steps[id] as StepRun).status)) continue;
+      const step = this.own(id);
       const c = this.step(id);
       if (step.status === 'running' && step.items === undefined && step.job_id !== undefined && c.kind === 'job') {
         this.cancelJob(id, step.job_id, error.message);
@@ -756,15 +794,39 @@ class Reduction {
     this.view = undefined;
   }
 
-  private jobIndex(): Map<string, Target> {
+  private jobIndex(): Map<string, JobPlace> {
     if (this.jobs !== undefined) return this.jobs;
-    const m = new Map<string, Target>();
+    const m = new Map<string, JobPlace>();
     for (const step of Object.values(this.run.steps)) {
-      if (step.job_id !== undefined) m.set(step.job_id, { step });
-      for (const item of step.items ?? []) if (item.job_id !== undefined) m.set(item.job_id, { step, item });
+      if (step.job_id !== undefined) m.set(step.job_id, { stepId: step.step_id });
+      for (const item of step.items ?? []) if (item.job_id !== undefined) m.set(item.job_id, { stepId: step.step_id, index: item.index });
     }
     this.jobs = m;
     return m;
+  }
+
+  /** The step, copied on its first change in this reduction: the input run's objects are never written. */
+  private own(id: string): StepRun {
+    const step = this.run.steps[id] as StepRun;
+    if (this.owned.has(id)) return step;
+    const copy = copyStep(step);
+    this.run.steps[id] = copy;
+    this.owned.add(id);
+    return copy;
+  }
+
+  /** The run's context, copied on its first change: `steps` copies it and context.steps, `deep` all of it. */
+  private ownContext(level: 'steps' | 'deep'): JsonObject {
+    if (this.contextOwned === 'deep' || (level === 'steps' && this.contextOwned === 'steps')) return this.run.context;
+    if (level === 'deep') {
+      this.run.context = structuredClone(this.run.context);
+    } else {
+      const steps = this.run.context.steps;
+      this.run.context = { ...this.run.context };
+      if (steps !== null && typeof steps === 'object' && !Array.isArray(steps)) this.run.context.steps = { ...steps };
+    }
+    this.contextOwned = level;
+    return this.run.context;
   }
 
   private step(id: string): CompiledStep {

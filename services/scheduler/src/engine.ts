@@ -34,10 +34,12 @@ import {
   minimalRequest,
   dispatchMsgId,
   encodePacket,
+  encodeWorkflowCommand,
   errorCodeToString,
   effectiveErrorCode,
   type JobState,
   isTerminalJobState,
+  jobFinalCommand,
   jobStateToStatus,
   newPacket,
   OutputCheckRequestSchema,
@@ -268,7 +270,7 @@ export function createEngine(deps: EngineDeps) {
     slot?: SlotRequest,
   ): Promise<JobRecord | undefined> {
     try {
-      return await jobs.transition(job.id, {
+      const moved = await jobs.transition(job.id, {
         from,
         to,
         patch,
@@ -278,6 +280,8 @@ export function createEngine(deps: EngineDeps) {
         ...(via === undefined ? {} : { via }),
         ...(slot === undefined ? {} : { slot }),
       });
+      if (isTerminalJobState(to)) await ringWorkflow(moved);
+      return moved;
     } catch (err) {
       if (isCordumError(err) && (err.code === 'state_conflict' || err.code === 'not_found')) {
         metrics.casLost.inc();
@@ -285,6 +289,19 @@ export function createEngine(deps: EngineDeps) {
       }
       throw err;
     }
+  }
+
+  /**
+   * After the terminal write of a workflow job: the job-final doorbell on sys.workflow.command, so a workflow
+   * engine that got the job's sys.job.result before this write (and found it not terminal) reads it now
+   * instead of polling. Best effort: the engine's own fallback and reconciler cover a lost doorbell.
+   */
+  async function ringWorkflow(done: JobRecord): Promise<void> {
+    const command = jobFinalCommand(done);
+    if (command === undefined) return;
+    await bus.publish(Subjects.workflowCommand, encodeWorkflowCommand(command)).catch((err: unknown) => {
+      logFor(done).warn({ err: toError(err).message }, 'could not ring the workflow engine after a terminal write');
+    });
   }
 
   async function publishResult(job: JobRecord, state: JobState, errorCode: ErrorCode, reasonCode: string, message: string, resultPtr = ''): Promise<void> {

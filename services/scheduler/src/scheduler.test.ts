@@ -15,6 +15,7 @@ import {
   Subjects,
   computeJobHash,
   contextPointer,
+  decodeWorkflowCommand,
   encodePacket,
   newPacket,
 } from '@cordum/protocol';
@@ -548,6 +549,31 @@ describe('leases, retries and time', () => {
     await scheduler.tick();
     await eventually(async () => expect(await stateOf(retry)).toBe('SUCCEEDED'));
     expect((await job(retry))?.attempts).toBe(2);
+  });
+
+  it('rings the workflow engine after the terminal write of a workflow job, and only then', async () => {
+    await startRawWorker(bus, stores, {
+      id: 'w',
+      topics: ['job.echo'],
+      reply: (req) => (req.jobId.includes(':b@') ? { status: JobStatus.FAILED, errorMessage: 'step failed' } : { status: JobStatus.SUCCEEDED, result: { ok: true } }),
+    });
+    // Each doorbell with the job's state in the store when it arrived.
+    const rung: Array<{ command: ReturnType<typeof decodeWorkflowCommand>; state: string | undefined }> = [];
+    await bus.subscribe(Subjects.workflowCommand, async (m) => {
+      const command = decodeWorkflowCommand(m.data);
+      rung.push({ command, state: await stateOf(command?.job_id ?? '') });
+    });
+    await bus.flush();
+    const ok = await submitRaw(bus, stores, { topic: 'job.echo', jobId: 'wfrun-1:a@1', workflowId: 'wf-x', labels: { run_id: 'wfrun-1', step_id: 'a' } });
+    const failed = await submitRaw(bus, stores, { topic: 'job.echo', jobId: 'wfrun-1:b@1', workflowId: 'wf-x', labels: { run_id: 'wfrun-1', step_id: 'b' } });
+    const plain = await submitRaw(bus, stores, { topic: 'job.echo', labels: { run_id: 'wfrun-1' } });
+    await eventually(async () => expect(await stateOf(plain)).toBe('SUCCEEDED'));
+    await eventually(() => expect(rung).toHaveLength(2));
+    expect(rung.map((r) => r.command).sort((x, y) => (x?.job_id ?? '').localeCompare(y?.job_id ?? ''))).toEqual([
+      { v: 1, kind: 'event', tenant: 'default', run_id: 'wfrun-1', job_id: ok },
+      { v: 1, kind: 'event', tenant: 'default', run_id: 'wfrun-1', job_id: failed },
+    ]);
+    expect(rung.map((r) => r.state).sort()).toEqual(['FAILED', 'SUCCEEDED']);
   });
 
   it('the first terminal result wins; a later one is ignored', async () => {

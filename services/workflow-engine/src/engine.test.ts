@@ -1,4 +1,13 @@
-import { AlertSeverity, Subjects, decodePacket } from '@cordum/protocol';
+import {
+  AlertSeverity,
+  JobStatus,
+  Subjects,
+  decodePacket,
+  encodePacket,
+  encodeWorkflowCommand,
+  jobFinalCommand,
+  newPacket,
+} from '@cordum/protocol';
 import { type WorkflowRun, createRun, prepareRerun, reduce } from '@cordum/workflow';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Harness, createHarness } from './testing/harness.js';
@@ -302,6 +311,92 @@ describe('steps without jobs', () => {
     const alert = h.events.flatMap((p) => (p.payload.case === 'alert' && p.payload.value.details['kind'] === 'alert' ? [p.payload.value] : []))[0];
     expect(alert).toMatchObject({ message: 'disk at 91%', severity: AlertSeverity.WARNING, sourceComponent: 'workflow-engine', traceId: 'trace-n' });
     expect(alert?.details).toMatchObject({ host: 'db1', run_id: id, step_id: 'tell', tenant: 'default', trace_id: 'trace-n', workflow_id: 'notify' });
+  });
+});
+
+describe('result wake-ups racing the terminal write', () => {
+  // The scheduler's part by hand: the worker's result on the bus, the terminal write, the job-final doorbell.
+  async function result(h: Harness, jobId: string, status: JobStatus): Promise<void> {
+    const packet = newPacket({ traceId: 't', senderId: 'test-worker', payload: { case: 'jobResult', value: { jobId, status, workerId: 'w' } } });
+    await h.bus.publish(Subjects.jobResult, encodePacket(packet));
+  }
+  async function terminalWrite(h: Harness, jobId: string, to: 'SUCCEEDED' | 'FAILED', ring = true): Promise<void> {
+    const done = await h.stores.jobs.transition(jobId, {
+      from: ['RUNNING'],
+      to,
+      actor: 'test-scheduler',
+      patch: to === 'FAILED' ? { errorCode: 'job_failed', errorMessage: 'boom' } : {},
+    });
+    const cmd = jobFinalCommand(done);
+    if (ring && cmd !== undefined) await h.bus.publish(Subjects.workflowCommand, encodeWorkflowCommand(cmd));
+  }
+  const running = async (h: Harness, jobId: string): Promise<void> => {
+    await expect.poll(async () => (await h.stores.jobs.get(jobId))?.state).toBe('RUNNING');
+  };
+
+  it('a result read before the terminal write waits for the doorbell, not for a poll', async () => {
+    const h = await harness({ resultWaitMs: 10_000 });
+    await h.jobs(() => 'hang');
+    const id = await h.startRun({ id: 'race', steps: { a: { topic: 'job.t.a' }, b: { topic: 'job.t.b', depends_on: ['a'] } } });
+    await running(h, `${id}:a@1`);
+    await result(h, `${id}:a@1`, JobStatus.SUCCEEDED);
+    // Fallback looks at +25, +75, +175 and +425 ms find the job running; the doorbell at ~300 ms ends the wait.
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await h.run(id)).steps['a']?.status).toBe('running');
+    await terminalWrite(h, `${id}:a@1`, 'SUCCEEDED');
+    await h.waitFor(id, (r) => r.steps['a']?.status === 'succeeded' && r.steps['b']?.status === 'running', 2000);
+    expect(await counter(h, 'workflow_result_wakeups_total', { outcome: 'terminal_after_doorbell' })).toBe(1);
+    expect(await counter(h, 'workflow_result_wakeups_total', { outcome: 'terminal_after_poll' })).toBe(0);
+    expect(await counter(h, 'workflow_doorbells_total', { kind: 'job_final', outcome: 'accepted' })).toBe(1);
+  });
+
+  it('without the doorbell, falls back to looking again', async () => {
+    const h = await harness({ resultWaitMs: 10_000 });
+    await h.jobs(() => 'hang');
+    const id = await h.startRun({ id: 'race-nobell', steps: { a: { topic: 'job.t.a' } } });
+    await running(h, `${id}:a@1`);
+    await result(h, `${id}:a@1`, JobStatus.SUCCEEDED);
+    await new Promise((r) => setTimeout(r, 50));
+    await terminalWrite(h, `${id}:a@1`, 'SUCCEEDED', false);
+    expect((await h.waitFor(id, terminal, 5000)).status).toBe('succeeded');
+    expect(await counter(h, 'workflow_result_wakeups_total', { outcome: 'terminal_after_poll' })).toBe(1);
+  });
+
+  it('a doorbell before the result delivers the job; the late result is a duplicate', async () => {
+    const h = await harness();
+    await h.jobs(() => 'hang');
+    const id = await h.startRun({ id: 'bell-first', steps: { a: { topic: 'job.t.a' } } });
+    await running(h, `${id}:a@1`);
+    await terminalWrite(h, `${id}:a@1`, 'SUCCEEDED');
+    expect((await h.waitFor(id, terminal, 2000)).status).toBe('succeeded');
+    await result(h, `${id}:a@1`, JobStatus.SUCCEEDED);
+    await expect.poll(() => counter(h, 'workflow_result_wakeups_total', { outcome: 'duplicate' })).toBe(1);
+  });
+
+  it('a FAILED job waits for its result message, which says whether the failure is fatal', async () => {
+    const h = await harness();
+    await h.jobs(() => 'hang');
+    const def = { id: 'fatal', steps: { a: { topic: 'job.t.a', retry: { max_retries: 3, initial_backoff_sec: 0 } } } };
+    const id = await h.startRun(def);
+    await running(h, `${id}:a@1`);
+    // Doorbell alone: not delivered (it cannot tell FAILED from FAILED_FATAL).
+    await terminalWrite(h, `${id}:a@1`, 'FAILED');
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await h.run(id)).steps['a']?.status).toBe('running');
+    await result(h, `${id}:a@1`, JobStatus.FAILED_FATAL);
+    const run = await h.waitFor(id, terminal, 2000);
+    expect(run.status).toBe('failed');
+    expect(run.steps['a']?.attempts).toBe(1);
+
+    // Result first (fatal), then the write and its doorbell: still no retry.
+    const id2 = await h.startRun(def, { runId: 'fatal-2' });
+    await running(h, `${id2}:a@1`);
+    await result(h, `${id2}:a@1`, JobStatus.FAILED_FATAL);
+    await new Promise((r) => setTimeout(r, 10));
+    await terminalWrite(h, `${id2}:a@1`, 'FAILED');
+    const run2 = await h.waitFor(id2, terminal, 2000);
+    expect(run2.status).toBe('failed');
+    expect(run2.steps['a']?.attempts).toBe(1);
   });
 });
 

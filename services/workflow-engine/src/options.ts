@@ -19,7 +19,8 @@ export type WorkflowEngineOptions = {
   submitGraceMs: number;
   /**
    * How long a sys.job.result wake-up waits for the JobStore to show the job terminal (the scheduler writes
-   * it while the engine reads): polled with growing gaps, then left to the stale sweep.
+   * it while the engine reads): the scheduler's job-final doorbell ends the wait at once; without one the job
+   * is looked at with growing gaps (25 ms, 50 ms, … 1 s), then left to the stale sweep.
    */
   resultWaitMs: number;
   /** Result payloads up to this size are read into the run (expressions, output schemas); larger stay pointers. */

@@ -188,9 +188,14 @@ describe('system routes', () => {
     const workers = await t.call('GET', '/api/v1/workers', { key: KEYS.adminA });
     expect(workers.json()).toMatchObject({ items: [{ worker_id: 'w-1', pool: 'default', max_parallel_jobs: 4, active_jobs: 1, labels: { zone: 'a' } }] });
     expect((await t.call('GET', '/health')).json()).toEqual({ ok: true, bus: true, store: true });
+    expect((await t.call('GET', '/api/v1/jobs/some-id')).statusCode).toBe(401);
+    expect((await t.call('GET', '/api/v1/no-such-route', { key: KEYS.adminA })).statusCode).toBe(404);
     const metrics = await t.call('GET', '/metrics');
     expect(metrics.headers['content-type']).toMatch(/text\/plain/);
     expect(metrics.body).toMatch(/cordum_gateway_http_requests_total\{method="GET",route="\/api\/v1\/status",status="200"\}/);
+    // Refused requests count under their route; requests no route matched, under "unmatched".
+    expect(metrics.body).toMatch(/cordum_gateway_http_requests_total\{method="GET",route="\/api\/v1\/jobs\/:id",status="401"\} 1/);
+    expect(metrics.body).toMatch(/cordum_gateway_http_requests_total\{method="GET",route="unmatched",status="404"\} 1/);
     const spec = (await t.call('GET', '/api/v1/openapi.json')).json<{
       paths: Record<string, Record<string, { security?: unknown; responses: Record<string, unknown>; description?: string }>>;
     }>();

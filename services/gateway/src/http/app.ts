@@ -1,4 +1,4 @@
-import { DeniedError, RetryableError, TerminalError, toError } from '@cordum/core';
+import { DeniedError, RetryableError, toError } from '@cordum/core';
 import { AjvCompiler } from '@fastify/ajv-compiler';
 import { fastifyCors } from '@fastify/cors';
 import { fastifyRateLimit } from '@fastify/rate-limit';
@@ -7,7 +7,7 @@ import { fastifySwaggerUi } from '@fastify/swagger-ui';
 import { fastifyWebsocket } from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { type FastifyReply, type FastifyRequest, type FastifyServerOptions, fastify } from 'fastify';
-import { type PrincipalResolver, ROUTE_ROLES, type RouteRole, credentialsOf, hasRole } from '../auth/principal.js';
+import { type Credentials, type PrincipalResolver, ROUTE_ROLES, type Role, type RouteRole, credentialsOf, hasRole } from '../auth/principal.js';
 import type { GatewayContext } from '../context.js';
 import { registerApprovalRoutes } from '../handlers/http-approvals.js';
 import { registerArtifactRoutes } from '../handlers/http-artifacts.js';
@@ -54,6 +54,11 @@ function sendError(reply: FastifyReply, err: unknown, ctx: GatewayContext, reque
   }
   if (e.retryAfterS !== undefined && !reply.hasHeader('retry-after')) void reply.header('retry-after', String(e.retryAfterS));
   return reply.code(e.status).type('application/json; charset=utf-8').send(e.body);
+}
+
+/** A route's own hooks of one kind as a list (Fastify takes a function or an array). */
+function hooksOf<T>(hooks: T | T[] | undefined): T[] {
+  return hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks];
 }
 
 type BuildValidator = NonNullable<NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildValidator']>;
@@ -115,6 +120,37 @@ export async function buildApp(deps: AppDeps): Promise<GatewayApp> {
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   app.decorateRequest('principal', null);
 
+  // Authentication and roles, before the body is read: an unauthenticated caller never gets to send 2 MiB.
+  // A route-level onRequest hook, made once per route with its role and credential reader, so a request
+  // looks nothing up; route-level hooks run after the global ones (CORS, the WebSocket upgrade marker).
+  const authHook =
+    (role: Role, credentials: ((request: FastifyRequest) => Credentials) | undefined) =>
+    async (request: FastifyRequest): Promise<void> => {
+      const principal = await deps.principals.resolve(credentials === undefined ? credentialsOf(request.headers) : credentials(request));
+      request.principal = principal;
+      if (!hasRole(principal, role)) {
+        throw new DeniedError(`this action needs the ${role} role; ${principal.id} has ${principal.roles.join(', ') || 'none'}`, {
+          code: 'permission_denied',
+          details: { required_role: role },
+        });
+      }
+    };
+
+  const recordResponse = (request: FastifyRequest, reply: FastifyReply, route: string): void => {
+    const status = reply.statusCode;
+    ctx.metrics.requests.inc({ method: request.method, route, status: String(status) });
+    ctx.metrics.latency.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    if (ctx.logger.isLevelEnabled('debug')) {
+      ctx.logger.debug({ method: request.method, route, status, ms: Math.round(reply.elapsedTime), principal: request.principal?.id }, 'request');
+    }
+  };
+  const responseHook =
+    (route: string) =>
+    (request: FastifyRequest, reply: FastifyReply, done: () => void): void => {
+      recordResponse(request, reply, route);
+      done();
+    };
+
   // Every route declares its role. Routes added by plugins are the API docs (public) and the CORS preflight.
   app.addHook('onRoute', (route) => {
     const config = { ...(route.config ?? {}) } as Record<string, unknown>;
@@ -134,6 +170,8 @@ export async function buildApp(deps: AppDeps): Promise<GatewayApp> {
       schema['description'] = `${text}Requires the **${role}** role.`;
     }
     for (const method of methods) deps.onRouteRegistered?.({ method, url: route.url, role });
+    if (role !== 'public') route.onRequest = [...hooksOf(route.onRequest), authHook(role, config['credentials'] as ((request: FastifyRequest) => Credentials) | undefined)];
+    route.onResponse = [...hooksOf(route.onResponse), responseHook(route.url)];
   });
 
   app.setErrorHandler((err, request, reply) => sendError(reply, err, ctx, request));
@@ -159,25 +197,8 @@ export async function buildApp(deps: AppDeps): Promise<GatewayApp> {
     maxAge: 600,
   });
 
-  // Before the auth hook: its onRequest hook marks upgrade requests, so a refused upgrade's socket is closed.
+  // Its global onRequest hook marks upgrade requests (so a refused upgrade's socket is closed) and runs before the routes' auth hooks.
   if (deps.stream !== undefined) await app.register(fastifyWebsocket, WEBSOCKET_PLUGIN_OPTIONS);
-
-  // Authentication and roles, before the body is read: an unauthenticated caller never gets to send 2 MiB.
-  app.addHook('onRequest', async (request) => {
-    if (request.is404) return;
-    const role = request.routeOptions.config.role;
-    if (role === 'public') return;
-    if (role === undefined) throw new TerminalError('route without a role');
-    const credentials = request.routeOptions.config.credentials?.(request) ?? credentialsOf(request.headers);
-    const principal = await deps.principals.resolve(credentials);
-    request.principal = principal;
-    if (!hasRole(principal, role)) {
-      throw new DeniedError(`this action needs the ${role} role; ${principal.id} has ${principal.roles.join(', ') || 'none'}`, {
-        code: 'permission_denied',
-        details: { required_role: role },
-      });
-    }
-  });
 
   if (options.rateLimitRps > 0) {
     await app.register(fastifyRateLimit, {
@@ -196,14 +217,9 @@ export async function buildApp(deps: AppDeps): Promise<GatewayApp> {
     });
   }
 
+  // Matched routes record their metrics in their own onResponse hook (see onRoute); this records the rest.
   app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    ctx.metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
-    ctx.metrics.latency.observe({ method: request.method, route }, reply.elapsedTime / 1000);
-    ctx.logger.debug(
-      { method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime), principal: request.principal?.id },
-      'request',
-    );
+    if (request.is404) recordResponse(request, reply, 'unmatched');
     done();
   });
 

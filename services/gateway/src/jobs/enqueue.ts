@@ -1,16 +1,10 @@
 import { createHash } from 'node:crypto';
 import { toError } from '@cordum/core';
-import {
-  JOB_STORED_HEADER,
-  type JobRequest,
-  Subjects,
-  encodePacket,
-  encodeStoredRequest,
-  newPacket,
-  submitMsgId,
-} from '@cordum/protocol';
+import { JOB_STORED_HEADER, type JobRequest, JobRequestSchema, Subjects, submitMsgId } from '@cordum/protocol';
 import type { JobRecord } from '@cordum/store';
 import type { GatewayContext } from '../context.js';
+import { encodeBinary } from './fast-binary.js';
+import { encodeJobRequestPacket } from './submit-packet.js';
 
 // Store first, doorbell second: the input goes behind its write-once context pointer, the job is created
 // PENDING with a due time (so a scheduler's pending replayer recovers it if the submit below is lost), and
@@ -69,29 +63,43 @@ export async function enqueueJob(ctx: GatewayContext, input: EnqueueInput): Prom
     contentType: payload.contentType,
   });
   const now = await ctx.stores.jobs.now();
+  // Encoded once: the record's data.request (what encodeStoredRequest gives) and the doorbell's payload.
+  const encoded = encodeBinary(JobRequestSchema, request);
   const record = await ctx.stores.jobs.create({
     id: request.jobId,
     tenant: input.tenant,
     topic: request.topic,
     traceId: input.traceId,
     labels: { ...request.labels },
-    data: { request: encodeStoredRequest(request), submitted_by: input.submittedBy, ...input.data },
+    data: { request: Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64'), submitted_by: input.submittedBy, ...input.data },
     dueAt: now + ctx.options.submitGraceMs,
     actor: input.submittedBy,
     reason: input.reason,
   });
-  await publishSubmit(ctx, request, input.traceId, submitMsgId(request.jobId));
+  await publishSubmit(ctx, request, input.traceId, submitMsgId(request.jobId), encoded);
   return record;
 }
 
 /**
  * Rings the scheduler's doorbell for a stored job. A lost publish only costs latency: the job's due time
- * brings it to a scheduler anyway, so a failure here is logged, not returned.
+ * brings it to a scheduler anyway, so a failure here is logged, not returned. `encoded` is the request's
+ * bytes when the caller has them already.
  */
-export async function publishSubmit(ctx: GatewayContext, request: JobRequest, traceId: string, msgId: string): Promise<void> {
-  const packet = newPacket({ traceId, senderId: ctx.options.instanceId, payload: { case: 'jobRequest', value: request } });
+export async function publishSubmit(
+  ctx: GatewayContext,
+  request: JobRequest,
+  traceId: string,
+  msgId: string,
+  encoded?: Uint8Array,
+): Promise<void> {
   try {
-    await ctx.bus.publish(Subjects.jobSubmit, encodePacket(packet), { headers: { [JOB_STORED_HEADER]: '1' }, msgId });
+    const packet = encodeJobRequestPacket({
+      traceId,
+      senderId: ctx.options.instanceId,
+      createdAtMs: Date.now(),
+      request: encoded ?? encodeBinary(JobRequestSchema, request),
+    });
+    await ctx.bus.publish(Subjects.jobSubmit, packet, { headers: { [JOB_STORED_HEADER]: '1' }, msgId });
   } catch (err) {
     ctx.logger.warn({ job_id: request.jobId, err: toError(err).message }, 'submit publish failed; the job is stored and a scheduler replays it when due');
   }

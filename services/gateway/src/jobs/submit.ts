@@ -14,6 +14,7 @@ const DEFAULT_MAX_INPUT_TOKENS = 8000;
 const DEFAULT_MAX_OUTPUT_TOKENS = 1024;
 /** Labels the control plane owns: placement/bookkeeping (cordum.*) and approvals (approval_*). */
 const RESERVED_LABEL = /^(cordum\.|approval_)/;
+const UTF8 = new TextEncoder();
 
 export type SubmitResult = { jobId: string; traceId: string; created: boolean };
 
@@ -38,7 +39,7 @@ function inputOf(body: SubmitJobBody, topic: string, tenant: string, nowMs: numb
     if (body.prompt !== undefined || body.context !== undefined) {
       throw new InvalidError('give either input (the whole job input) or prompt/context, not both', { details: { field: 'input' } });
     }
-    return new TextEncoder().encode(JSON.stringify(body.input));
+    return UTF8.encode(JSON.stringify(body.input));
   }
   if (body.prompt === undefined && body.context === undefined) {
     throw new InvalidError('prompt is required (or give context or input)', { details: { field: 'prompt' } });
@@ -48,7 +49,7 @@ function inputOf(body: SubmitJobBody, topic: string, tenant: string, nowMs: numb
   if (body.context !== undefined) doc['context'] = body.context;
   if (body.priority !== undefined) doc['priority'] = body.priority;
   if (body.adapter_id !== undefined) doc['adapter_id'] = body.adapter_id;
-  return new TextEncoder().encode(JSON.stringify(doc));
+  return UTF8.encode(JSON.stringify(doc));
 }
 
 /** The JobRequest of a submit (contextPtr is set when the input is stored). Throws for a body policy cannot trust. */

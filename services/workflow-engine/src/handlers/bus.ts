@@ -10,8 +10,17 @@ import type { RunProcessor } from '../runs/processor.js';
 // Thin bus adapters. sys.workflow.command is a doorbell ("run X of tenant T has work"): the run and its inbox
 // in the store are the command. sys.job.result is only a wake-up: the job's terminal state is read from the
 // JobStore (the scheduler writes it, owning job-level retries), queued in the run's inbox, and the run is
-// processed. The JobStore may lag the result message by a few ms (the scheduler is settling it as we read),
-// so a non-terminal job is polled with growing gaps for resultWaitMs; past that the stale sweep finds it.
+// processed.
+//
+// The result message races the scheduler's terminal write: the engine often reads the job a moment before
+// the write. It does not poll then: the scheduler rings again after its terminal write of a workflow job —
+// a job-final doorbell, `{kind: 'event', run_id, job_id}` on sys.workflow.command — and the engine reads the
+// job once more when it arrives. Both messages only say "look at job J"; one wake-up per job is in flight in
+// an instance (a second message for the job joins it), and a job already delivered is not looked at again.
+// Whichever comes first acts on the JobStore's state, with one exception: a FAILED job is delivered only
+// with its result message, which says whether the failure was fatal (FAILED_FATAL: no step retry). A lost
+// doorbell (or one another instance got) costs the slow fallback looks (resultWaitMs in all), then the
+// reconciler's stale sweep.
 
 export type BusHandlersDeps = {
   bus: Bus;
@@ -21,58 +30,168 @@ export type BusHandlersDeps = {
   logger: Logger;
   metrics: WorkflowEngineMetrics;
   options: WorkflowEngineOptions;
-  /** Work started by a handler that outlives it (result polls), awaited on stop. */
+  /** Work started by a handler that outlives it (result waits), awaited on stop. */
   track(work: Promise<unknown>): void;
   isStopped(): boolean;
 };
 
-const POLL_GAPS_MS = [1, 1, 1, 2, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 1000];
+/** Fallback looks while no doorbell came (ms after the previous look). */
+const FALLBACK_GAPS_MS = [25, 50, 100, 250, 500, 1000];
+/** Jobs whose result this instance delivered, remembered to drop the other wake-up of the same job. */
+const DELIVERED_MEMORY = 10_000;
 
-async function onCommand(msg: BusMessage, deps: BusHandlersDeps): Promise<void> {
+/** A wake-up in flight for one job. */
+type Wait = {
+  /** The job's result message came (it alone says whether a failure is fatal). */
+  result: boolean;
+  fatal: boolean;
+  /** A message came while the job was being read: read again before waiting. */
+  rung: boolean;
+  /** Ends the current wait early (a doorbell). */
+  wake: (() => void) | undefined;
+};
+
+type Source = { kind: 'result'; fatal: boolean } | { kind: 'doorbell' };
+
+type Look = 'done' | 'not_terminal' | 'failed_needs_result';
+
+function createResultWakeups(deps: BusHandlersDeps) {
+  const waits = new Map<string, Wait>();
+  const delivered = new Set<string>();
+
+  function remember(jobId: string): void {
+    if (delivered.size >= DELIVERED_MEMORY) delivered.delete(delivered.values().next().value as string);
+    delivered.add(jobId);
+  }
+
+  /** One look at the job: done (queued, or nothing to do) or not yet deliverable. */
+  async function lookOnce(jobId: string, w: Wait, outcome: 'terminal' | 'terminal_after_doorbell' | 'terminal_after_poll'): Promise<Look> {
+    const job = await deps.jobs.get(jobId);
+    if (job === undefined) {
+      deps.metrics.resultWakeups.inc({ outcome: 'unknown_job' });
+      return 'done';
+    }
+    const owner = runOfJob(job);
+    if (owner === undefined) {
+      deps.metrics.resultWakeups.inc({ outcome: 'not_workflow' });
+      return 'done';
+    }
+    if (job.state === 'FAILED' && !w.result) return 'failed_needs_result';
+    const event = await jobResultEvent(job, deps.pointers, { maxOutputBytes: deps.options.maxOutputBytes, fatal: w.fatal });
+    if (event === undefined) return 'not_terminal';
+    await deps.processor.deliverResult(owner.tenant, owner.runId, event);
+    deps.metrics.resultWakeups.inc({ outcome });
+    remember(jobId);
+    return 'done';
+  }
+
+  /** Waits for a doorbell or the fallback gap; false when the wait is over (stopped, or resultWaitMs spent). */
+  async function pause(w: Wait, started: number, i: number): Promise<boolean> {
+    const gap = FALLBACK_GAPS_MS[Math.min(i, FALLBACK_GAPS_MS.length - 1)] as number;
+    if (deps.isStopped() || Date.now() - started + gap > deps.options.resultWaitMs) return false;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        w.wake = undefined;
+        resolve();
+      }, gap);
+      w.wake = () => {
+        clearTimeout(timer);
+        w.wake = undefined;
+        resolve();
+      };
+    });
+    return true;
+  }
+
+  /** Looks until the job is delivered, waiting for a doorbell between looks. */
+  async function follow(jobId: string, w: Wait, first: Look): Promise<void> {
+    const started = Date.now();
+    let look = first;
+    let woken = false;
+    for (let i = 0; look !== 'done'; i++) {
+      // Only a result message is worth waiting for; a doorbell that finds nothing to deliver (a FAILED job,
+      // whose result message says whether it is fatal) leaves it to that message or the reconciler.
+      if (!w.result && !w.rung) return;
+      if (!w.rung) {
+        if (!(await pause(w, started, i))) {
+          deps.metrics.resultWakeups.inc({ outcome: 'not_terminal' });
+          deps.logger.debug({ job_id: jobId }, 'result wake-up: job still not terminal; left to the reconciler');
+          return;
+        }
+        woken = w.rung;
+      } else woken = true;
+      w.rung = false;
+      look = await lookOnce(jobId, w, woken ? 'terminal_after_doorbell' : 'terminal_after_poll');
+    }
+  }
+
+  /**
+   * A wake-up for a job. Resolves once the first look is done (a durable result delivery is acked once its
+   * result is queued); waiting for the scheduler's write happens outside, tracked.
+   */
+  async function wake(jobId: string, source: Source): Promise<void> {
+    if (delivered.has(jobId)) {
+      deps.metrics.resultWakeups.inc({ outcome: 'duplicate' });
+      return;
+    }
+    const running = waits.get(jobId);
+    if (running !== undefined) {
+      if (source.kind === 'result') {
+        running.result = true;
+        running.fatal ||= source.fatal;
+      }
+      running.rung = true;
+      running.wake?.();
+      return;
+    }
+    const w: Wait = { result: source.kind === 'result', fatal: source.kind === 'result' && source.fatal, rung: false, wake: undefined };
+    waits.set(jobId, w);
+    const fail = (err: unknown): void => {
+      deps.metrics.resultWakeups.inc({ outcome: 'failed' });
+      deps.logger.warn({ job_id: jobId, err: toError(err).message }, 'result wake-up failed; the reconciler finds the result');
+    };
+    let first: Look;
+    try {
+      first = await lookOnce(jobId, w, source.kind === 'result' ? 'terminal' : 'terminal_after_doorbell');
+    } catch (err) {
+      waits.delete(jobId);
+      fail(err);
+      return;
+    }
+    if (first === 'done') {
+      waits.delete(jobId);
+      return;
+    }
+    deps.track(
+      follow(jobId, w, first)
+        .catch(fail)
+        .finally(() => waits.delete(jobId)),
+    );
+  }
+
+  return { wake };
+}
+
+type ResultWakeups = ReturnType<typeof createResultWakeups>;
+
+async function onCommand(msg: BusMessage, deps: BusHandlersDeps, wakeups: ResultWakeups): Promise<void> {
   const cmd = decodeWorkflowCommand(msg.data);
   if (cmd === undefined || !isSafeTenantId(cmd.tenant) || !isSafeId(cmd.run_id)) {
     deps.metrics.doorbells.inc({ kind: 'invalid', outcome: 'dropped' });
     deps.logger.warn({ subject: msg.subject }, 'malformed workflow command dropped');
     return;
   }
+  if (cmd.job_id !== undefined) {
+    // A scheduler's job-final doorbell: the job, not the whole run, is what to look at.
+    deps.metrics.doorbells.inc({ kind: 'job_final', outcome: 'accepted' });
+    if (looksLikeWorkflowJob(cmd.job_id)) await wakeups.wake(cmd.job_id, { kind: 'doorbell' });
+    return;
+  }
   deps.metrics.doorbells.inc({ kind: cmd.kind, outcome: 'accepted' });
   await deps.processor.process(cmd.tenant, cmd.run_id);
 }
 
-/** One look at the job: done (queued, or nothing to do) or not yet terminal. */
-async function lookOnce(jobId: string, fatal: boolean, polled: boolean, deps: BusHandlersDeps): Promise<'done' | 'not_terminal'> {
-  const job = await deps.jobs.get(jobId);
-  if (job === undefined) {
-    deps.metrics.resultWakeups.inc({ outcome: 'unknown_job' });
-    return 'done';
-  }
-  const owner = runOfJob(job);
-  if (owner === undefined) {
-    deps.metrics.resultWakeups.inc({ outcome: 'not_workflow' });
-    return 'done';
-  }
-  const event = await jobResultEvent(job, deps.pointers, { maxOutputBytes: deps.options.maxOutputBytes, fatal });
-  if (event === undefined) return 'not_terminal';
-  deps.metrics.resultWakeups.inc({ outcome: polled ? 'terminal_after_poll' : 'terminal' });
-  await deps.processor.deliverResult(owner.tenant, owner.runId, event);
-  return 'done';
-}
-
-async function poll(jobId: string, fatal: boolean, deps: BusHandlersDeps): Promise<void> {
-  const started = Date.now();
-  for (let i = 0; ; i++) {
-    const gap = POLL_GAPS_MS[Math.min(i, POLL_GAPS_MS.length - 1)] as number;
-    if (deps.isStopped() || Date.now() - started + gap > deps.options.resultWaitMs) {
-      deps.metrics.resultWakeups.inc({ outcome: 'not_terminal' });
-      deps.logger.debug({ job_id: jobId }, 'result wake-up: job still not terminal; left to the reconciler');
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, gap));
-    if ((await lookOnce(jobId, fatal, true, deps)) === 'done') return;
-  }
-}
-
-async function onResult(msg: BusMessage, deps: BusHandlersDeps): Promise<void> {
+async function onResult(msg: BusMessage, deps: BusHandlersDeps, wakeups: ResultWakeups): Promise<void> {
   let jobId: string;
   let fatal: boolean;
   try {
@@ -84,27 +203,16 @@ async function onResult(msg: BusMessage, deps: BusHandlersDeps): Promise<void> {
     return; // The scheduler counts malformed results; a wake-up has nothing to add.
   }
   if (!looksLikeWorkflowJob(jobId)) return;
-  const fail = (err: unknown): void => {
-    deps.metrics.resultWakeups.inc({ outcome: 'failed' });
-    deps.logger.warn({ job_id: jobId, err: toError(err).message }, 'result wake-up failed; the reconciler finds the result');
-  };
-  // The first look is part of the handler (a durable delivery is acked once the result is queued); waiting
-  // for a JobStore that lags the message happens outside it.
-  try {
-    if ((await lookOnce(jobId, fatal, false, deps)) === 'done') return;
-  } catch (err) {
-    fail(err);
-    return;
-  }
-  deps.track(poll(jobId, fatal, deps).catch(fail));
+  await wakeups.wake(jobId, { kind: 'result', fatal });
 }
 
 export async function subscribeBusHandlers(deps: BusHandlersDeps): Promise<Subscription[]> {
   const { bus, options } = deps;
   const queue = QueueGroups.workflowEngine;
+  const wakeups = createResultWakeups(deps);
   const subs = [
-    await bus.subscribe(Subjects.workflowCommand, (m) => onCommand(m, deps), { queue, concurrency: options.concurrency }),
-    await bus.subscribe(Subjects.jobResult, (m) => onResult(m, deps), { queue, concurrency: options.concurrency }),
+    await bus.subscribe(Subjects.workflowCommand, (m) => onCommand(m, deps, wakeups), { queue, concurrency: options.concurrency }),
+    await bus.subscribe(Subjects.jobResult, (m) => onResult(m, deps, wakeups), { queue, concurrency: options.concurrency }),
   ];
   await bus.flush();
   return subs;
