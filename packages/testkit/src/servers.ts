@@ -62,20 +62,31 @@ export function findBinary(name: string, debianPackage: string = name, override?
   );
 }
 
-/** A TCP port that was free a moment ago (bind to port 0, read it, close). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+// Ports handed out by this process (never twice), and the range they come from: below Linux's ephemeral range
+// (32768-60999), so that neither outgoing connections nor servers binding port 0 — which the kernel serves
+// from that range — can take a port between freePort() and the process that binds it.
+const handedOut = new Set<number>();
+const LOW = 20_000;
+const HIGH = 32_767;
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => {
-        if (addr !== null && typeof addr === 'object') resolve(addr.port);
-        else reject(new Error('could not allocate a port'));
-      });
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+
+/** A TCP port that was free a moment ago, outside the ephemeral range, not handed out before by this process. */
+export async function freePort(): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = LOW + Math.floor(Math.random() * (HIGH - LOW + 1));
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    if (await canBind(port)) return port;
+  }
+  throw new Error(`could not find a free port in ${LOW}-${HIGH}`);
 }
 
 type Started = { child: ChildProcess; output: () => string };
