@@ -123,6 +123,10 @@ describe('ids', () => {
     expect(a < b).toBe(true);
     expect(idTimestamp(a)).toBe(1_700_000_000_000);
     expect(new Set(Array.from({ length: 1000 }, () => newId())).size).toBe(1000);
+    // Within one millisecond, ids of one process still sort in creation order.
+    const same = Array.from({ length: 2048 }, () => newId(1_700_000_000_500));
+    expect([...same].sort()).toEqual(same);
+    expect(new Set(same).size).toBe(same.length);
     expect(newTraceId()).toMatch(/^[0-9a-f]{32}$/);
   });
   it('isSafeId rejects ids that could escape keys or subjects', () => {

@@ -6,9 +6,16 @@ const POOL_BYTES = 4096;
 const pool = Buffer.alloc(POOL_BYTES);
 let poolOffset = POOL_BYTES;
 
+// Ids made by this process in the same millisecond are ordered too: the 12-bit rand_a field is a counter
+// (RFC 9562 §6.2, method 1) that starts at a random value below 2048 for each new millisecond and counts up
+// (at least 2,048 ordered ids per millisecond; past 4,095 it starts again from a random value).
+let lastMs = -1;
+let counter = 0;
+
 /**
- * A UUIDv7 (RFC 9562): 48-bit millisecond timestamp then random bits, so ids sort by creation time —
- * useful as cursor tiebreakers and for index locality.
+ * A UUIDv7 (RFC 9562): 48-bit millisecond timestamp, a 12-bit counter, then random bits, so ids sort by
+ * creation time — within one process even inside one millisecond — useful as cursor tiebreakers ("newest
+ * first" lists) and for index locality.
  */
 export function newId(nowMs: number = Date.now()): string {
   if (poolOffset + 16 > POOL_BYTES) {
@@ -22,7 +29,15 @@ export function newId(nowMs: number = Date.now()): string {
   const high = Math.floor(nowMs / 0x1_0000_0000);
   bytes.writeUInt16BE(high & 0xffff, 0);
   bytes.writeUInt32BE((nowMs - high * 0x1_0000_0000) >>> 0, 2);
-  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x70;
+  if (nowMs === lastMs && counter < 0xfff) {
+    counter++;
+  } else {
+    // A new millisecond (or an exhausted counter, or a clock that went back): a fresh random start.
+    counter = (((bytes[6] ?? 0) & 0x07) << 8) | (bytes[7] ?? 0);
+    lastMs = nowMs;
+  }
+  bytes[6] = 0x70 | (counter >> 8);
+  bytes[7] = counter & 0xff;
   bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
   const hex = bytes.toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
