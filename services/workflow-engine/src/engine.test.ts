@@ -200,6 +200,18 @@ describe('events from the gateway', () => {
     await expect.poll(async () => (await h.stores.jobs.get(`${id}:a@1`))?.state).toBe('CANCELLED');
   });
 
+  it('a run cancelled before its first pass dispatches no job (dispatch and cancel in one reduction)', async () => {
+    const h = await harness();
+    const driver = await h.jobs(() => ({ state: 'SUCCEEDED', output: {} }));
+    const id = await h.startRun(diamond, { input: { n: 1 }, silent: true });
+    await h.sendEvent(id, { type: 'cancel_requested', by: 'carol' }, { key: 'cancel' });
+    const run = await h.waitFor(id, terminal);
+    expect(run.status).toBe('cancelled');
+    await h.engine.process('default', id, { reconcile: true });
+    expect(await h.stores.jobs.get(`${id}:a@1`)).toBeUndefined();
+    expect(driver.received).toEqual([]);
+  });
+
   it('reruns from a step as a new run (prepareRerun): upstream outputs reused, only the step and its dependents run', async () => {
     const h = await harness();
     let fail = true;

@@ -72,6 +72,15 @@ describe('DLQ', () => {
     expect((await t.call('POST', `/api/v1/dlq/${id}/retry`, { key: KEYS.operatorA })).statusCode).toBe(404);
   });
 
+  it('concurrent retries of one entry make one new job; the others are 404', async () => {
+    const id = await failed();
+    const answers = await Promise.all(Array.from({ length: 5 }, () => t.call('POST', `/api/v1/dlq/${id}/retry`, { key: KEYS.operatorA })));
+    expect(answers.map((r) => r.statusCode).sort()).toEqual([201, 404, 404, 404, 404]);
+    const retries = (await t.stores.jobs.list({ tenant: 'tenant-a' })).items.filter((j) => j.data['retry_of'] === id);
+    expect(retries).toHaveLength(1);
+    expect(await t.stores.dlq.get('tenant-a', id)).toBeUndefined();
+  });
+
   it('retry of an entry whose input expired is 410 input_expired (the entry stays)', async () => {
     const id = await failed();
     await t.stores.pointers.delete(`redis://ctx:${id}`);

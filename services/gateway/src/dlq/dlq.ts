@@ -1,5 +1,5 @@
 import { clone } from '@bufbuild/protobuf';
-import { ConflictError, NotFoundError } from '@cordum/core';
+import { ConflictError, NotFoundError, toError } from '@cordum/core';
 import { JobRequestSchema, decodeStoredRequest } from '@cordum/protocol';
 import type { Page } from '@cordum/store';
 import type { Principal } from '../auth/principal.js';
@@ -54,17 +54,27 @@ export async function retryDlqEntry(ctx: GatewayContext, principal: Principal, j
   request.env = { ...original.env, retry_of_job: jobId };
   if (request.meta !== undefined) request.meta.labels = { ...request.meta.labels, retry_of_job: jobId, dlq_entry: jobId };
   const context = await copyContext(ctx, original.contextPtr, principal.tenant);
-  const created = await enqueueJob(ctx, {
-    request,
-    tenant: principal.tenant,
-    traceId: traceId === '' ? jobId : traceId,
-    context,
-    submittedBy: principal.id,
-    reason: `retry of ${jobId} (DLQ ${entry.reasonCode}) by ${principal.id}`,
-    data: { retry_of: jobId },
-  });
+  // Claim the entry first: of concurrent retries only the one that removes it makes a job; the others are 404.
+  if (!(await ctx.stores.dlq.delete(principal.tenant, jobId))) {
+    throw new NotFoundError(`no DLQ entry for job ${jobId}`, { details: { job_id: jobId } });
+  }
+  let created: Awaited<ReturnType<typeof enqueueJob>>;
+  try {
+    created = await enqueueJob(ctx, {
+      request,
+      tenant: principal.tenant,
+      traceId: traceId === '' ? jobId : traceId,
+      context,
+      submittedBy: principal.id,
+      reason: `retry of ${jobId} (DLQ ${entry.reasonCode}) by ${principal.id}`,
+      data: { retry_of: jobId },
+    });
+  } catch (err) {
+    // No job was made: the entry comes back, so the retry can be asked for again.
+    await ctx.stores.dlq.put(entry).catch((e: unknown) => ctx.logger.error({ job_id: jobId, err: toError(e).message }, 'DLQ entry not restored after a failed retry'));
+    throw err;
+  }
   ctx.metrics.submits.inc({ outcome: 'retry' });
-  await ctx.stores.dlq.delete(principal.tenant, jobId);
   await appendAudit(ctx, principal, 'dlq.retry', jobId, { new_job_id: created.id, reason_code: entry.reasonCode });
   return { jobId: created.id, traceId: created.traceId, retryOf: jobId };
 }

@@ -123,6 +123,35 @@ describe('POST /api/v1/jobs', () => {
     expect((await t.stores.jobs.get(plain.body.job_id))?.labels['secrets_present']).toBeUndefined();
   });
 
+  it('flags a secret:// reference findSecretRefs does not reach (nested past 64 levels, or an object key)', async () => {
+    let hidden: unknown = 'secret://vault/prod/token';
+    for (let i = 0; i < 70; i++) hidden = { x: hidden };
+    for (const input of [hidden, { 'secret://vault/prod/token': 1 }]) {
+      const { res, body } = await submit({ input });
+      expect(res.statusCode).toBe(201);
+      const job = await t.stores.jobs.get(body.job_id);
+      const request = decodeStoredRequest(job?.data['request'])!;
+      expect(request.meta?.riskTags).toEqual(['secrets']);
+      expect(request.meta?.labels['secrets_present']).toBe('true');
+      expect(job?.labels['secrets_present']).toBe('true');
+    }
+  });
+
+  it('an input nested too deep to serialise is a 400, never a 500', async () => {
+    const deep = (n: number): string => '['.repeat(n) + ']'.repeat(n);
+    for (const field of ['input', 'context']) {
+      const res = await t.gateway.app.inject({
+        method: 'POST',
+        url: '/api/v1/jobs',
+        headers: { 'x-api-key': KEYS.operatorA, 'content-type': 'application/json' },
+        payload: `{"${field}":${deep(200_000)}}`,
+      });
+      expect(res.statusCode, field).toBe(400);
+      expect(res.json()).toMatchObject({ error: { code: 'invalid_argument', details: { field } } });
+    }
+    expect((await t.stores.jobs.list({ tenant: 'tenant-a' })).items).toEqual([]);
+  });
+
   it('moves large inputs to the artifact store; the context holds a reference with the sha256', async () => {
     const big = 'x'.repeat(5000);
     const { body } = await submit({ input: { big } });

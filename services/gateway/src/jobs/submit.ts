@@ -1,5 +1,5 @@
 import { create } from '@bufbuild/protobuf';
-import { DeniedError, InvalidError, findSecretRefs, newId, newTraceId } from '@cordum/core';
+import { DeniedError, InvalidError, findSecretRefs, newId, newTraceId, toError } from '@cordum/core';
 import { ActorType, type JobRequest, JobPriority, JobRequestSchema, isJobTopic } from '@cordum/protocol';
 import type { GatewayContext } from '../context.js';
 import { type Principal, hasRole } from '../auth/principal.js';
@@ -33,13 +33,22 @@ function checkLabels(labels: Record<string, string>): void {
   }
 }
 
+/** JSON bytes of a body value; a value nested too deep to serialise is the caller's 400, not a 500. */
+function jsonBytes(value: unknown, field: string): Uint8Array {
+  try {
+    return UTF8.encode(JSON.stringify(value));
+  } catch (err) {
+    throw new InvalidError(`${field} is not representable as JSON: ${toError(err).message}`, { details: { field } });
+  }
+}
+
 /** The job's input bytes: `input` verbatim, or upstream's {prompt, context, topic, tenant_id, …} document. */
 function inputOf(body: SubmitJobBody, topic: string, tenant: string, nowMs: number): Uint8Array {
   if (body.input !== undefined) {
     if (body.prompt !== undefined || body.context !== undefined) {
       throw new InvalidError('give either input (the whole job input) or prompt/context, not both', { details: { field: 'input' } });
     }
-    return UTF8.encode(JSON.stringify(body.input));
+    return jsonBytes(body.input, 'input');
   }
   if (body.prompt === undefined && body.context === undefined) {
     throw new InvalidError('prompt is required (or give context or input)', { details: { field: 'prompt' } });
@@ -49,7 +58,19 @@ function inputOf(body: SubmitJobBody, topic: string, tenant: string, nowMs: numb
   if (body.context !== undefined) doc['context'] = body.context;
   if (body.priority !== undefined) doc['priority'] = body.priority;
   if (body.adapter_id !== undefined) doc['adapter_id'] = body.adapter_id;
-  return UTF8.encode(JSON.stringify(doc));
+  return jsonBytes(doc, body.context === undefined ? 'prompt' : 'context');
+}
+
+/**
+ * findSecretRefs searches 64 levels deep and not in object keys: a `secret://` anywhere in the stored input
+ * flags the job all the same, so nesting cannot hide a reference from policy.
+ */
+function flagUnreachedSecretRefs(request: JobRequest, input: Uint8Array): void {
+  if (!Buffer.from(input.buffer, input.byteOffset, input.byteLength).includes('secret://')) return;
+  request.labels['secrets_present'] = 'true';
+  if (request.meta === undefined) return;
+  request.meta.labels['secrets_present'] = 'true';
+  if (!request.meta.riskTags.includes('secrets')) request.meta.riskTags.push('secrets');
 }
 
 /** The JobRequest of a submit (contextPtr is set when the input is stored). Throws for a body policy cannot trust. */
@@ -145,6 +166,7 @@ export async function submitJob(ctx: GatewayContext, principal: Principal, body:
   const request = buildSubmitRequest(body, principal, jobId);
   const tenant = principal.tenant;
   const context = { bytes: inputOf(body, request.topic, tenant, ctx.clock.now()), contentType: 'application/json' };
+  flagUnreachedSecretRefs(request, context.bytes);
   const key = body.idempotency_key;
   if (key !== undefined) {
     const claim = await ctx.stores.idempotency.claim({ tenant, scope: 'job', key }, jobId);

@@ -7,6 +7,7 @@ import {
   type JsonValue,
   isPlainObject,
   mergeEffectiveConfig,
+  toError,
 } from '@cordum/core';
 import { fromWireDecision } from '@cordum/policy';
 import {
@@ -74,7 +75,11 @@ export async function buildCheckRequest(ctx: GatewayContext, principal: Principa
   let effectiveBytes: Uint8Array;
   let effective: BuiltCheck['effective'] = null;
   if (body.effective_config !== undefined) {
-    effectiveBytes = new TextEncoder().encode(JSON.stringify(body.effective_config));
+    try {
+      effectiveBytes = new TextEncoder().encode(JSON.stringify(body.effective_config));
+    } catch (err) {
+      throw new InvalidError(`effective_config is not representable as JSON: ${toError(err).message}`, { details: { field: 'effective_config' } });
+    }
   } else {
     const merged = await effectiveConfig(ctx.stores.config, tenant, body);
     effective = { version: merged.version, hash: merged.hash };

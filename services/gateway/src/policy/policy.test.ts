@@ -88,6 +88,21 @@ describe('POST /api/v1/policy/evaluate', () => {
     expect(camel.json()).toMatchObject({ error: { message: expect.stringContaining('riskTags') as string } });
     expect((await t.call('POST', '/api/v1/policy/evaluate', { body: { topic: 'job.a' } })).statusCode).toBe(401);
   });
+
+  it('an effective_config nested too deep to serialise is a 400 on every question route, never a 500', async () => {
+    const t = await start();
+    const payload = `{"topic":"job.a","effective_config":{"a":${'['.repeat(200_000)}${']'.repeat(200_000)}}}`;
+    for (const route of ['evaluate', 'explain', 'simulate']) {
+      const res = await t.gateway.app.inject({
+        method: 'POST',
+        url: `/api/v1/policy/${route}`,
+        headers: { 'x-api-key': KEYS.viewerA, 'content-type': 'application/json' },
+        payload,
+      });
+      expect(res.statusCode, route).toBe(400);
+      expect(res.json(), route).toMatchObject({ error: { code: 'invalid_argument', details: { field: 'effective_config' } } });
+    }
+  });
 });
 
 describe('POST /api/v1/policy/explain', () => {

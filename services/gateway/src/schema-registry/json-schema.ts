@@ -43,7 +43,7 @@ function compiler(draft: SchemaDraft): Ajv | Ajv2020 {
 export const MAX_SCHEMA_DEPTH = 128;
 
 /** Nesting depth of a JSON value (objects and arrays), counted without recursion; stops past `limit`. */
-function depthExceeds(value: unknown, limit: number): boolean {
+export function depthExceeds(value: unknown, limit: number): boolean {
   const stack: [unknown, number][] = [[value, 1]];
   while (stack.length > 0) {
     const [v, depth] = stack.pop() as [unknown, number];

@@ -24,6 +24,7 @@ import type { Principal } from '../auth/principal.js';
 import { effectiveConfig } from '../config-docs/config-docs.js';
 import type { GatewayContext } from '../context.js';
 import { appendAudit } from '../jobs/jobs.js';
+import { depthExceeds } from '../schema-registry/json-schema.js';
 import { getWorkflowRecord } from './definitions.js';
 import { ringDoorbell } from './doorbell.js';
 import { maxConcurrentRuns } from './limits.js';
@@ -204,6 +205,9 @@ async function createPendingRun(ctx: GatewayContext, plan: NewRunPlan): Promise<
   }
 }
 
+/** Deepest run input accepted (objects and arrays), as for registered schemas. */
+const MAX_RUN_INPUT_DEPTH = 128;
+
 /** POST /workflows/{id}/runs: validates the input against input_schema, checks policy and the limit, creates the run. */
 export async function startRun(
   ctx: GatewayContext,
@@ -223,6 +227,12 @@ export async function startRun(
   const record = options.revision === undefined || options.revision === latest.version ? latest : await getWorkflowRecord(ctx, principal, workflowId, options.revision);
   const compiled = compileWorkflow(record.doc);
   const runInput = input === undefined || input === null ? {} : input;
+  // The run document copies the input (structuredClone, JSON): a deeper one would overflow the stack there.
+  if (depthExceeds(runInput, MAX_RUN_INPUT_DEPTH)) {
+    throw new InvalidError(`run input nests deeper than ${MAX_RUN_INPUT_DEPTH} levels`, {
+      details: { field: 'input', workflow_id: workflowId, max_depth: MAX_RUN_INPUT_DEPTH },
+    });
+  }
   const valid = validateRunInput(compiled, runInput as JsonValue);
   if (!valid.ok) {
     throw new InvalidError(`run input does not match the input_schema of workflow ${workflowId}: ${valid.error}`, {

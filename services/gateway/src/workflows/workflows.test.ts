@@ -228,6 +228,29 @@ describe('starting runs', () => {
     expect(json(await start('gated'))).toMatchObject({ workflow_revision: 2 });
   });
 
+  it('an input nested deeper than 128 levels is a 400 before anything is written, never a 500', async () => {
+    expect((await t.call('POST', '/api/v1/workflows', { key: KEYS.adminA, body: { id: 'plain', steps: { only: { type: 'notify' } } } })).statusCode).toBe(201);
+    const deep = (n: number): string => '['.repeat(n) + ']'.repeat(n);
+    for (const depth of [129, 200_000]) {
+      const res = await t.gateway.app.inject({
+        method: 'POST',
+        url: '/api/v1/workflows/plain/runs',
+        headers: { 'x-api-key': KEYS.operatorA, 'content-type': 'application/json' },
+        payload: `{"a":${deep(depth)}}`,
+      });
+      expect(res.statusCode, String(depth)).toBe(400);
+      expect(json<{ error: { code: string; details: { field: string } } }>(res).error).toMatchObject({ code: 'invalid_argument', details: { field: 'input' } });
+    }
+    expect(log).toEqual([]);
+    const ok = await t.gateway.app.inject({
+      method: 'POST',
+      url: '/api/v1/workflows/plain/runs',
+      headers: { 'x-api-key': KEYS.operatorA, 'content-type': 'application/json' },
+      payload: `{"a":${deep(127)}}`,
+    });
+    expect(ok.statusCode).toBe(201);
+  });
+
   it('Idempotency-Key: same key → same run (200, nothing new), per tenant; a key used for another workflow is a 409', async () => {
     await putGated();
     await putGated(KEYS.adminB);

@@ -210,9 +210,12 @@ export function createExecutor(deps: ExecutorDeps): Executor {
           logger.warn({ ...log, command: cmd.type, err: toError(err).message }, 'command failed; the reconciler retries it');
         }
       };
-      // Cancels first (a cancelled step's job must not outlive it), then dispatches and alerts.
+      // Cancels first (a cancelled step's job must not outlive it), then dispatches and alerts. A job both
+      // dispatched and cancelled by the same reduction (e.g. run_started and a cancel reduced together) is
+      // never dispatched: its cancel, executed first, found no job to cancel.
       const cancels = commands.filter((c) => c.type === 'cancel_job');
-      const rest = commands.filter((c) => c.type !== 'cancel_job');
+      const cancelled = new Set(cancels.map((c) => c.job_id));
+      const rest = commands.filter((c) => c.type !== 'cancel_job' && !(c.type === 'dispatch_job' && cancelled.has(c.job_id)));
       await eachLimited(cancels, 32, run1);
       await eachLimited(rest, 64, run1);
       return failed;
