@@ -369,6 +369,12 @@ rules:
       expect(byInput.decision.decision).toBe('REQUIRE_APPROVAL');
       expect(byInput.notes[0]).toBe('secret:// reference in input_content → secrets_present');
       expect(r.evaluate(request('job.a', { input: 'plain text with secret://k8s/ns/name' })).decision.decision).toBe('REQUIRE_APPROVAL');
+      // Neither a key nor deep nesting (past the walk's depth limit) nor JSON-escaped slashes hide a reference.
+      expect(r.evaluate(request('job.a', { input: JSON.stringify({ 'secret://vault/k#v': 1 }) })).decision.decision).toBe('REQUIRE_APPROVAL');
+      let deep: unknown = 'secret://vault/deep#pw';
+      for (let i = 0; i < 100; i++) deep = { d: deep };
+      expect(r.evaluate(request('job.a', { input: JSON.stringify(deep) })).decision.decision).toBe('REQUIRE_APPROVAL');
+      expect(r.evaluate(request('job.a', { input: '{"k":"secret:\\/\\/vault\\/x"}' })).decision.decision).toBe('REQUIRE_APPROVAL');
     });
   });
 

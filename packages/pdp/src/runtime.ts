@@ -384,7 +384,9 @@ export function createPolicyRuntime(deps: PolicyRuntimeDeps): PolicyRuntime {
       } catch {
         // Not JSON: search the text itself.
       }
-      if (findSecretRefs(value).length > 0) where = 'input_content';
+      // The parsed walk finds references in values (JSON escapes undone); the text scan also finds them in
+      // keys and past the walk's depth limit, so nesting or a key cannot hide one from policy.
+      if (findSecretRefs(value).length > 0 || findSecretRefs(text.replaceAll('\\/', '/')).length > 0) where = 'input_content';
     }
     if (where === null) return input;
     notes.push(`secret:// reference in ${where} → secrets_present`);
