@@ -107,3 +107,4 @@ export {
   poolsForTopic,
   timeoutsForTopic,
 } from './routing-config.js';
+export { type RunningService, runServiceMain } from './service-main.js';
