@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { type ConfigOf, type EnvSource, env, loadConfig } from '@cordum/core';
+import { type ConfigOf, type EnvSource, env, loadConfig } from '@cordum/core/config';
 
 // The only place cordumctl reads the environment. Everything else gets these values passed in.
 export const CLI_ENV = {

@@ -1,4 +1,4 @@
-import { parseDuration } from '@cordum/core';
+import { parseDuration } from '@cordum/core/config';
 import type { CliEnv } from '../config.js';
 import { type ContextsFile, type Target, contextsPath, readContexts, resolveTarget } from '../contexts/contexts.js';
 import { usageError } from '../errors.js';

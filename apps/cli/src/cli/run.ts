@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { isCordumError, toError } from '@cordum/core';
+import { isCordumError, toError } from '@cordum/core/errors';
 import { COMMAND_GROUPS } from '../commands/index.js';
 import { CliError } from '../errors.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';

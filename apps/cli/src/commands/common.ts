@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { parseDuration } from '@cordum/core';
+import { parseDuration } from '@cordum/core/config';
 import { stringify } from 'yaml';
 import { usageError } from '../errors.js';
 import type { GatewayClient, Query } from '../gateway/client.js';

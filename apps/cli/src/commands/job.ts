@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { type Command, Option } from 'commander';
-import { JOB_STATES } from '@cordum/protocol';
+import { JOB_STATES } from '@cordum/protocol/job-state';
 import type { CommandHost } from '../cli/host.js';
 import { EXIT } from '../exit-codes.js';
 import { apiPath } from '../gateway/client.js';

@@ -1,4 +1,4 @@
-import { parseDuration } from '@cordum/core';
+import { parseDuration } from '@cordum/core/config';
 import type { App } from '../cli/app.js';
 import { usageError } from '../errors.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';

@@ -1,4 +1,4 @@
-import { TERMINAL_JOB_STATES, type JobState } from '@cordum/protocol';
+import { TERMINAL_JOB_STATES, type JobState } from '@cordum/protocol/job-state';
 import { CliError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import type { GatewayClient } from '../gateway/client.js';
