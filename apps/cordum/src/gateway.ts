@@ -6,12 +6,9 @@ import type { EmbeddedPdp, PolicyRuntime } from '@cordum/pdp';
 import type { Stores } from '@cordum/store';
 import { type ListenAddress, formatAddress, reachableHost } from './cli/address.js';
 
-// ─── GATEWAY WIRING ──────────────────────────────────────────────────────────────────────────────────────
-// The one place cordum knows the gateway (services/gateway, being built in issue 5): `startDevGateway` for
-// `cordum dev`, `startGatewayService` for `cordum start gateway`. When the gateway's API changes (a gRPC
-// listener on --grpc-addr, policy routes that need the decision point, API keys for dev), this file is what
-// changes. GatewayWiring carries everything the other services get, so new needs are one field away.
-// ─────────────────────────────────────────────────────────────────────────────────────────────────────────
+// The one place cordum knows the gateway: `startDevGateway` builds it in-process for `cordum dev` (the dev
+// bus and stores, the in-process kernel for the policy routes, the listeners from the flags);
+// `startGatewayService` runs the gateway's own service start for `cordum start gateway`.
 
 /** Everything the in-process gateway of `cordum dev` may need; the same objects the other services use. */
 export type GatewayWiring = {
