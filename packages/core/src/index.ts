@@ -108,3 +108,4 @@ export {
   timeoutsForTopic,
 } from './routing-config.js';
 export { type RunningService, runServiceMain } from './service-main.js';
+export { type MetricsServer, startMetricsServer } from './metrics-server.js';

@@ -1,7 +1,6 @@
 // The safety kernel: the policy runtime behind gRPC. Hosts cordum.agent.v1.SafetyKernel,
 // cordum.v1.PolicyExplainer and cordum.v1.OutputPolicyService, plus health and reflection.
 import { readFile } from 'node:fs/promises';
-import { type Server, createServer } from 'node:http';
 import {
   type Clock,
   createLogger,
@@ -11,6 +10,8 @@ import {
   type Logger,
   type Metrics,
   type OutputPolicyPoint,
+  type MetricsServer,
+  startMetricsServer,
 } from '@cordum/core';
 import {
   type EmbeddedPdp,
@@ -135,51 +136,24 @@ export async function startSafetyKernelService(
     throw err;
   }
 
-  let http: Server | undefined;
-  let metricsPort: number | null = null;
+  let http: MetricsServer | undefined;
   if (config.metricsAddr !== 'off') {
-    const server = createServer((req, res) => {
-      if (req.url === '/metrics') {
-        void metrics.text().then((text) => {
-          res.writeHead(200, { 'content-type': metrics.contentType });
-          res.end(text);
-        });
-      } else if (req.url === '/health') {
-        const status = kernel.runtime.status();
-        // Serving the last good snapshot is healthy for traffic; the failure is in the body for operators.
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(
-          JSON.stringify({
-            ok: true,
-            snapshot: status.snapshot?.id ?? null,
-            policy_healthy: status.healthy,
-            failures: status.failures,
-            last_error: status.lastError,
-          }),
-        );
-      } else {
-        res.writeHead(404).end();
-      }
-    });
-    const at = config.metricsAddr.lastIndexOf(':');
-    const host = at <= 0 ? '0.0.0.0' : config.metricsAddr.slice(0, at);
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(Number(config.metricsAddr.slice(at + 1)), host, () => {
-          server.off('error', reject);
-          resolve();
-        });
+      // Serving the last good snapshot is healthy for traffic; the failure is in the body for operators.
+      http = await startMetricsServer(config.metricsAddr, metrics, () => {
+        const status = kernel.runtime.status();
+        return {
+          ok: true,
+          body: { ok: true, snapshot: status.snapshot?.id ?? null, policy_healthy: status.healthy, failures: status.failures, last_error: status.lastError },
+        };
       });
     } catch (err) {
       await kernel.stop();
       await stores.close();
       throw err;
     }
-    http = server;
-    const address = server.address();
-    metricsPort = address !== null && typeof address === 'object' ? address.port : null;
   }
+  const metricsPort = http?.port ?? null;
   logger.info({ addr: config.addr, metrics: config.metricsAddr, tls: tls !== undefined }, 'safety kernel ready');
 
   let stopped: Promise<void> | undefined;
@@ -190,7 +164,7 @@ export async function startSafetyKernelService(
       stopped ??= (async () => {
         await kernel.stop();
         await stores.close();
-        await new Promise<void>((resolve) => (http === undefined ? resolve() : http.close(() => resolve())));
+        await http?.close();
       })();
       return stopped;
     },

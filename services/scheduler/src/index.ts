@@ -1,7 +1,6 @@
 // @cordum/scheduler: governed, config-driven dispatch. createScheduler() is used by main.ts, cordum dev and
 // tests; it talks to other services only over the bus (and to the policy point through its port).
 import { readFile } from 'node:fs/promises';
-import { type Server, createServer } from 'node:http';
 import type { Bus, Subscription } from '@cordum/bus';
 import { connectNatsBus } from '@cordum/bus/nats';
 import {
@@ -18,6 +17,7 @@ import {
   createStaticPdp,
   systemClock,
   toError,
+  startMetricsServer,
 } from '@cordum/core';
 import {
   createEmbeddedOutputPolicy,
@@ -250,32 +250,9 @@ export async function startSchedulerService(
     await scheduler.start();
     closers.push(() => scheduler.stop());
 
-    const http: Server = createServer((req, res) => {
-      if (req.url === '/metrics') {
-        void metrics.text().then((text) => {
-          res.writeHead(200, { 'content-type': metrics.contentType });
-          res.end(text);
-        });
-      } else if (req.url === '/health') {
-        const ok = bus.status().connected;
-        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ ok, bus: bus.status() }));
-      } else {
-        res.writeHead(404).end();
-      }
-    });
-    const at = config.metricsAddr.lastIndexOf(':');
-    const host = at <= 0 ? '0.0.0.0' : config.metricsAddr.slice(0, at);
-    await new Promise<void>((resolve, reject) => {
-      http.once('error', reject);
-      http.listen(Number(config.metricsAddr.slice(at + 1)), host, () => {
-        http.off('error', reject);
-        resolve();
-      });
-    });
-    closers.push(() => new Promise<void>((resolve) => http.close(() => resolve())));
-    const address = http.address();
-    const metricsPort = address !== null && typeof address === 'object' ? address.port : null;
+    const http = await startMetricsServer(config.metricsAddr, metrics, () => ({ ok: bus.status().connected, body: { ok: bus.status().connected, bus: bus.status() } }));
+    closers.push(() => http.close());
+    const metricsPort = http.port;
     logger.info({ metrics: config.metricsAddr, instance: config.instanceId }, 'scheduler ready');
     return { metricsPort, stop: closeAll };
   } catch (err) {

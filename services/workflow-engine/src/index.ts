@@ -3,7 +3,6 @@
 // executes the commands: jobs dispatched through the scheduler (stored first, then sys.job.submit), job
 // cancels, alerts and status events on sys.workflow.event. createWorkflowEngine() serves main.ts, cordum dev
 // and tests; it talks to other services only over the bus and the stores.
-import { type Server, createServer } from 'node:http';
 import type { Bus, Subscription } from '@cordum/bus';
 import { connectNatsBus } from '@cordum/bus/nats';
 import {
@@ -16,6 +15,7 @@ import {
   createSilentLogger,
   systemClock,
   toError,
+  startMetricsServer,
 } from '@cordum/core';
 import type { Stores } from '@cordum/store';
 import { createRedisStores } from '@cordum/store/redis';
@@ -130,11 +130,6 @@ export type WorkflowEngineService = {
   stop(): Promise<void>;
 };
 
-function listenAddress(addr: string): { host: string; port: number } {
-  const at = addr.lastIndexOf(':');
-  return { host: at <= 0 ? '0.0.0.0' : addr.slice(0, at), port: Number(addr.slice(at + 1)) };
-}
-
 /**
  * The workflow-engine process without the process: what main.ts does (config from the environment, NATS,
  * Redis, /metrics and /health), minus signals and exit, so `cordum start workflow-engine` runs the same
@@ -190,31 +185,9 @@ export async function startWorkflowEngineService(
 
     let metricsPort: number | null = null;
     if (config.metricsAddr !== '' && config.metricsAddr !== 'off') {
-      const http: Server = createServer((req, res) => {
-        if (req.url === '/metrics') {
-          void metrics.text().then((text) => {
-            res.writeHead(200, { 'content-type': metrics.contentType });
-            res.end(text);
-          });
-        } else if (req.url === '/health') {
-          const ok = bus.status().connected;
-          res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ ok, bus: bus.status() }));
-        } else {
-          res.writeHead(404).end();
-        }
-      });
-      const { host, port } = listenAddress(config.metricsAddr);
-      await new Promise<void>((resolve, reject) => {
-        http.once('error', reject);
-        http.listen(port, host, () => {
-          http.off('error', reject);
-          resolve();
-        });
-      });
-      closers.push(() => new Promise<void>((resolve) => http.close(() => resolve())));
-      const address = http.address();
-      metricsPort = address !== null && typeof address === 'object' ? address.port : null;
+      const http = await startMetricsServer(config.metricsAddr, metrics, () => ({ ok: bus.status().connected, body: { ok: bus.status().connected, bus: bus.status() } }));
+      closers.push(() => http.close());
+      metricsPort = http.port;
     }
     logger.info({ metrics: config.metricsAddr, instance: config.instanceId }, 'workflow engine ready');
     return { metricsPort, stop: closeAll };
