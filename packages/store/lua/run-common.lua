@@ -19,6 +19,29 @@ local function pad(n)
   return string.format('%015d', n)
 end
 
+-- Writes a run document stored in parts (model/run-doc.ts): the base and the layout mark, then the part
+-- fields from ARGV[first]: m, then m pairs field, JSON; then d, then d part fields to remove. A 'full' write
+-- first removes every part field the record holds, so no part of an earlier document survives.
+local function writeDocParts(recordKey, base, mode, first)
+  if mode == 'full' then
+    for _, f in ipairs(redis.call('HKEYS', recordKey)) do
+      local prefix = string.sub(f, 1, 2)
+      if f == 'def' or prefix == 's:' or prefix == 'c:' then
+        redis.call('HDEL', recordKey, f)
+      end
+    end
+  end
+  redis.call('HSET', recordKey, 'doc', base, 'layout', '2')
+  local m = tonumber(ARGV[first])
+  for i = 0, m - 1 do
+    redis.call('HSET', recordKey, ARGV[first + 1 + 2 * i], ARGV[first + 2 + 2 * i])
+  end
+  local at = first + 1 + 2 * m
+  for i = 1, tonumber(ARGV[at]) do
+    redis.call('HDEL', recordKey, ARGV[at + i])
+  end
+end
+
 -- Appends `n` entries whose key/tail pairs start at ARGV[first]; a key of '' means none. An entry whose key
 -- the run's timeline already holds is not appended again: its original seq is answered. Keeps the newest
 -- `limit` entries, forgetting the keys of dropped ones. Updates the record's `tlSeq`.

@@ -15,11 +15,12 @@
 -- KEYS[11] t:<tenant>:run:<holder>           record of the run the caller saw holding the key (else KEYS[1])
 --
 -- ARGV[1] id            ARGV[2] tenant         ARGV[3] workflowId     ARGV[4] workflowVersion
--- ARGV[5] labels JSON   ARGV[6] doc JSON       ARGV[7] idempotency key or ''
+-- ARGV[5] labels JSON   ARGV[6] base document JSON (model/run-doc.ts)    ARGV[7] idempotency key or ''
 -- ARGV[8] key TTL ms    ARGV[9] the holder id the caller saw, or ''
 -- ARGV[10] most non-terminal runs allowed, or '' for no limit
 -- ARGV[11] dueAt ms or ''                      ARGV[12] timeline entries kept
--- ARGV[13] n, then n timeline entry pairs: key or '', tail
+-- ARGV[13] n, then n timeline entry pairs: key or '', tail; then the document's parts: 'full', m, then m
+--   pairs field, JSON, then 0
 --
 -- Returns {'created', record pairs} | {'existing', record pairs} | {'limit', active count}
 --       | {'retry', holder id} when the key is held by a run other than the one the caller saw (the caller
@@ -59,7 +60,8 @@ local now = storeNow()
 local nowText = fmt(now)
 redis.call('HSET', KEYS[1], 'id', id, 'tenant', tenant, 'workflowId', ARGV[3], 'workflowVersion', ARGV[4],
   'status', 'pending', 'terminal', '0', 'version', '1', 'createdAt', nowText, 'updatedAt', nowText,
-  'labels', ARGV[5], 'doc', ARGV[6], 'tlSeq', '0', 'inSeq', '0')
+  'labels', ARGV[5], 'tlSeq', '0', 'inSeq', '0')
+writeDocParts(KEYS[1], ARGV[6], 'full', 15 + 2 * tonumber(ARGV[13]))
 if hasKey then
   redis.call('HSET', KEYS[1], 'idempotencyKey', ARGV[7])
   redis.call('SET', KEYS[10], id, 'PX', ARGV[8])

@@ -14,14 +14,17 @@
 --
 -- ARGV[1] id      ARGV[2] tenant      ARGV[3] expected version
 -- ARGV[4] new status or '' (keep)     ARGV[5] '1' when the new status is terminal
--- ARGV[6] doc JSON or '' (keep)       ARGV[7] labels JSON or '' (keep)
+-- ARGV[6] base document JSON or '' (keep the document)             ARGV[7] labels JSON or '' (keep)
 -- ARGV[8] dueAt: '' keep, '-' clear, else ms        ARGV[9] ack inbox events up to this seq, or ''
 -- ARGV[10] timeline entries kept
 -- ARGV[11] reply: 'v' answers only version, status and updatedAt (the document is not sent back), else ''
--- ARGV[12] s, then s status names (matching KEYS[9..8+s]); then n, then n timeline pairs: key or '', tail
+-- ARGV[12] s, then s status names (matching KEYS[9..8+s]); then n, then n timeline pairs: key or '', tail;
+--   then the document's parts (model/run-doc.ts), when ARGV[6] is set: 'full' or 'delta', then m, then m
+--   pairs field, JSON; then d, then d part fields to remove. A full write removes every other part field.
 --
--- Returns {'updated', record pairs} | {'conflict', record pairs} | {'not_found'}; with ARGV[11] = 'v' the
--- pairs are only version, status and updatedAt.
+-- Returns {'updated', record pairs} | {'conflict', record pairs} | {'not_found'} | {'full'} (a delta write to
+-- a record not stored in parts: nothing written, the caller writes the whole document); with ARGV[11] = 'v'
+-- the pairs are only version, status and updatedAt.
 -- Fails with "CORDUM invalid_transition {current_status, to, message}" when a terminal status would change.
 
 -- @include run-common
@@ -39,6 +42,13 @@ if tonumber(cur[2]) ~= tonumber(ARGV[3]) then
     return { 'conflict', { 'version', cur[2], 'status', status, 'updatedAt', cur[5] } }
   end
   return { 'conflict', redis.call('HGETALL', KEYS[1]) }
+end
+
+local n = 13 + tonumber(ARGV[12])
+local docAt = n + 1 + 2 * tonumber(ARGV[n])
+local docMode = ARGV[docAt]
+if ARGV[6] ~= '' and docMode == 'delta' and redis.call('HGET', KEYS[1], 'layout') ~= '2' then
+  return { 'full' }
 end
 
 local to = status
@@ -62,7 +72,7 @@ end
 local versionText = fmt(tonumber(cur[2]) + 1)
 redis.call('HSET', KEYS[1], 'status', to, 'terminal', terminalText, 'version', versionText, 'updatedAt', nowText)
 if ARGV[6] ~= '' then
-  redis.call('HSET', KEYS[1], 'doc', ARGV[6])
+  writeDocParts(KEYS[1], ARGV[6], docMode, docAt + 1)
 end
 if ARGV[7] ~= '' then
   redis.call('HSET', KEYS[1], 'labels', ARGV[7])
@@ -100,7 +110,6 @@ else
   refreshDue(KEYS[3], dueMember, redis.call('HGET', KEYS[1], 'dueAt'), KEYS[7])
 end
 
-local n = 13 + s
 appendTimeline(KEYS[1], KEYS[5], KEYS[6], nowText, tonumber(ARGV[10]), n + 1, tonumber(ARGV[n]))
 
 if brief then

@@ -40,6 +40,7 @@ import {
   type UpdateRunVersionResult,
   isTerminalRunStatus,
 } from '../ports/run-store.js';
+import { jsonObjectText } from '../model/workflow.js';
 import type { MemoryStoreContext } from './context.js';
 
 // The embedded RunStore. Every method decides synchronously, within one tick, so a compare-and-set, a
@@ -164,6 +165,7 @@ export function createMemoryRunStore(ctx: MemoryStoreContext): RunStore {
     create: (run) =>
       settle(() => {
         const input = checkNewRun(run);
+        const docJson = jsonObjectText(input.doc, 'doc');
         const t = now();
         const keys = idempotency.get(input.tenant);
         if (input.idempotencyKey !== null) {
@@ -191,7 +193,7 @@ export function createMemoryRunStore(ctx: MemoryStoreContext): RunStore {
           updatedAt: t,
           dueAt: input.dueAt,
           labelsJson: input.labelsJson,
-          docJson: input.docJson,
+          docJson,
           timeline: [],
           timelineSeq: 0,
           timelineKeys: new Map(),
@@ -229,6 +231,7 @@ export function createMemoryRunStore(ctx: MemoryStoreContext): RunStore {
       settle((): UpdateRunResult | UpdateRunVersionResult => {
         checkTenant(tenant);
         const u = checkRunUpdate(update);
+        const docJson = u.doc === undefined ? undefined : jsonObjectText(u.doc, 'doc');
         const row = isPossibleRunId(id) ? find(tenant, id) : undefined;
         if (row === undefined) return { outcome: 'not_found' as const };
         const answer = u.versionOnly ? toSummary : toRecord;
@@ -245,7 +248,7 @@ export function createMemoryRunStore(ctx: MemoryStoreContext): RunStore {
         row.status = to;
         row.version += 1;
         row.updatedAt = t;
-        if (u.docJson !== undefined) row.docJson = u.docJson;
+        if (docJson !== undefined) row.docJson = docJson;
         if (u.labelsJson !== undefined) row.labelsJson = u.labelsJson;
         if (u.dueAt !== undefined) row.dueAt = u.dueAt;
         appendEntries(row, u.timeline, t);

@@ -168,12 +168,18 @@ export function storedEntry(seq: number, at: number, tail: string): string {
   return `{"seq":${seq},"at":${at},${tail}`;
 }
 
+function checkDoc(doc: unknown): Record<string, unknown> {
+  if (!isPlainObject(doc)) throw invalidField('doc must be a JSON object', 'doc');
+  return doc;
+}
+
 export type CheckedNewRun = {
   tenant: string;
   id: string;
   workflowId: string;
   workflowVersion: number;
-  docJson: string;
+  /** The document, checked to be a JSON object (each adapter serialises it its own way). */
+  doc: Record<string, unknown>;
   labelsJson: string;
   idempotencyKey: string | null;
   maxActive: number | null;
@@ -198,7 +204,7 @@ export function checkNewRun(run: NewRun): CheckedNewRun {
     id,
     workflowId,
     workflowVersion: checkCount(run.workflowVersion, 'workflowVersion', 1),
-    docJson: jsonObjectText(run.doc, 'doc'),
+    doc: checkDoc(run.doc),
     labelsJson: run.labels === undefined ? '{}' : labelsText(run.labels),
     idempotencyKey: run.idempotencyKey === undefined ? null : checkKey(run.idempotencyKey, 'idempotencyKey'),
     maxActive: run.maxActive === undefined ? null : checkCount(run.maxActive, 'maxActive', 0),
@@ -211,7 +217,9 @@ export type CheckedUpdate = {
   expectedVersion: number;
   status: RunStatus | undefined;
   terminal: boolean;
-  docJson: string | undefined;
+  doc: Record<string, unknown> | undefined;
+  /** The document being replaced, as the caller has it (RunUpdate.previousDoc). */
+  previousDoc: unknown;
   labelsJson: string | undefined;
   /** undefined: keep; null: clear. */
   dueAt: number | null | undefined;
@@ -228,7 +236,8 @@ export function checkRunUpdate(update: RunUpdate): CheckedUpdate {
     expectedVersion: checkCount(update.expectedVersion, 'expectedVersion', 1),
     status,
     terminal: status !== undefined && isTerminalRunStatus(status),
-    docJson: update.doc === undefined ? undefined : jsonObjectText(update.doc, 'doc'),
+    doc: update.doc === undefined ? undefined : checkDoc(update.doc),
+    previousDoc: update.previousDoc,
     labelsJson: update.labels === undefined ? undefined : labelsText(update.labels),
     dueAt: update.dueAt === undefined || update.dueAt === null ? update.dueAt : checkMillis(update.dueAt, 'dueAt'),
     timeline: checkTimelineEntries(update.timeline),

@@ -26,8 +26,9 @@ export type PutPayload = {
  */
 export type PointerStore = {
   /**
-   * Writes a job's input and returns its pointer. Write-once: writing different bytes for the same job
-   * throws ConflictError(already_exists); writing identical bytes again returns the same pointer.
+   * Writes a job's input and returns its pointer, always contextPointer(jobId) of @cordum/protocol (callers
+   * may name it before the write). Write-once: writing different bytes for the same job throws
+   * ConflictError(already_exists); writing identical bytes again returns the same pointer.
    */
   putContext(jobId: string, payload: PutPayload): Promise<string>;
   /**

@@ -115,6 +115,13 @@ export type RunUpdate = {
   status?: RunStatus;
   /** Replaces the run document. */
   doc?: unknown;
+  /**
+   * The document `doc` replaces, exactly as the caller read or wrote it at expectedVersion. A store may then
+   * write only what changed: the parts (model/run-doc.ts: the definition, each step, each context step)
+   * that are the same object in both are not sent again. Only for callers that never change a document in
+   * place (copy-on-write, as the workflow reducer); without it the whole document is written.
+   */
+  previousDoc?: unknown;
   /** Replaces the labels. */
   labels?: Record<string, string>;
   /** Sets (ms) or clears (null) the due time. A write that leaves the run terminal clears it: terminal runs are never due. */

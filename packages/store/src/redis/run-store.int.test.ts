@@ -97,4 +97,40 @@ describe('Redis RunStore layout', () => {
     expect(await conn.client.zrange(`${prefix}t:acme:runs:status:failed`, 0, -1)).toHaveLength(1);
     expect(await conn.client.zcard(`${prefix}t:acme:runs:status:pending`)).toBe(0);
   });
+
+  it('stores the document in parts and writes only the parts an update changed', async () => {
+    open();
+    const key = `${prefix}t:acme:run:r4`;
+    const def = { id: 'wf', steps: { a: {}, b: {} } };
+    const doc1 = { status: 'running', definition: def, steps: { a: { status: 'running' }, b: { status: 'pending' } }, context: { steps: {} } };
+    await store.create({ tenant: 'acme', id: 'r4', workflowId: 'wf', workflowVersion: 1, doc: doc1 });
+    expect((await conn.client.hkeys(key)).filter((f) => f.includes(':') || f === 'def').sort()).toEqual(['def', 's:a', 's:b']);
+    // Plant a marker in the stored step b: a delta write that shares b must leave the field alone.
+    await conn.client.hset(key, 's:b', '{"status":"pending","marker":true}');
+    const doc2 = { ...doc1, steps: { ...doc1.steps, a: { status: 'succeeded' } }, context: { steps: { a: { output: 1 } } } };
+    const res = await store.update('acme', 'r4', { expectedVersion: 1, doc: doc2, previousDoc: doc1 });
+    expect(res.outcome).toBe('updated');
+    const read = await store.get('acme', 'r4');
+    expect(read?.doc).toEqual({ ...doc2, steps: { a: { status: 'succeeded' }, b: { status: 'pending', marker: true } } });
+    // Without previousDoc the whole document is written again, and parts that are gone are removed.
+    const doc3 = { status: 'running', definition: def, steps: { a: { status: 'succeeded' } }, context: { steps: {} } };
+    await store.update('acme', 'r4', { expectedVersion: 2, doc: doc3 });
+    expect((await store.get('acme', 'r4'))?.doc).toEqual(doc3);
+    expect((await conn.client.hkeys(key)).filter((f) => f.includes(':') || f === 'def').sort()).toEqual(['def', 's:a']);
+  });
+
+  it('writes a record stored whole (an older layout) whole again instead of in parts', async () => {
+    open();
+    const key = `${prefix}t:acme:run:r5`;
+    await store.create({ tenant: 'acme', id: 'r5', workflowId: 'wf', workflowVersion: 1, doc: {} });
+    const old = { steps: { a: { status: 'running' }, b: { status: 'pending' } } };
+    await conn.client.hdel(key, 'layout');
+    await conn.client.hset(key, 'doc', JSON.stringify(old));
+    expect((await store.get('acme', 'r5'))?.doc).toEqual(old);
+    const next = { steps: { ...old.steps, a: { status: 'succeeded' } } };
+    const res = await store.update('acme', 'r5', { expectedVersion: 1, doc: next, previousDoc: old, reply: 'version' });
+    expect(res).toMatchObject({ outcome: 'updated', run: { version: 2 } });
+    expect((await store.get('acme', 'r5'))?.doc).toEqual(next);
+    expect(await conn.client.hget(key, 'layout')).toBe('2');
+  });
 });

@@ -19,7 +19,6 @@ import {
   isPossibleRunId,
   padMs,
   parseActiveMember,
-  parseDoc,
   parseDueMember,
   parseInboxEvent,
   parseLabels,
@@ -27,6 +26,7 @@ import {
   parseTimelineEntry,
   runExistsMessage,
 } from '../model/run.js';
+import { type RunDocWrite, joinRunDoc, splitRunDoc } from '../model/run-doc.js';
 import type { Page } from '../ports/common.js';
 import {
   type ActiveRun,
@@ -50,7 +50,10 @@ import { loadScript } from './script.js';
 // Key layout (every key under the keyspace prefix; ids may contain ':', so each kind has its own word):
 //   t:<tenant>:run:<id>              record hash: id, tenant, workflowId, workflowVersion, status, terminal
 //                                    (0/1), version, createdAt, updatedAt, idempotencyKey?, dueAt?, labels
-//                                    (JSON), doc (JSON), tlSeq, inSeq (last timeline / inbox seq)
+//                                    (JSON), tlSeq, inSeq (last timeline / inbox seq), and the document
+//                                    in parts (model/run-doc.ts): layout = 2, doc (the base JSON), def
+//                                    (the definition), s:<step id> and c:<step id> (each step, each
+//                                    context step), so an update sends only the parts that changed
 //   t:<tenant>:run-timeline:<id>     zset of entries scored by seq (model/run.ts has the member format)
 //   t:<tenant>:run-tlkeys:<id>       timeline entry key -> seq
 //   t:<tenant>:run-inbox:<id>        zset of unreduced events scored by seq
@@ -95,7 +98,7 @@ function decodeRun(hash: Record<string, string>): RunRecord {
     idempotencyKey: hash['idempotencyKey'] ?? null,
     labels: parseLabels(hash['labels'] ?? '{}'),
     dueAt: dueAt === undefined ? null : Number(dueAt),
-    doc: parseDoc(hash['doc'] ?? '{}'),
+    doc: joinRunDoc(hash),
   };
 }
 
@@ -109,6 +112,11 @@ function decodeSummary(hash: Record<string, string>): RunWriteSummary {
 function kindOf(reply: unknown): [string, unknown] {
   if (!Array.isArray(reply) || typeof reply[0] !== 'string') throw new TerminalError('run script returned a malformed reply');
   return [reply[0], reply[1]];
+}
+
+/** The script arguments of a document write: mode, the part fields to set, the part fields to drop. */
+function docArgs(w: RunDocWrite): string[] {
+  return [w.full ? 'full' : 'delta', String(w.set.length), ...w.set.flat(), String(w.drop.length), ...w.drop];
 }
 
 function entryArgs(entries: readonly CheckedEntry[]): string[] {
@@ -169,6 +177,7 @@ export function createRedisRunStore(ctx: RedisStoreContext): RunStore {
   return {
     async create(run): Promise<CreateRunResult> {
       const input = checkNewRun(run);
+      const doc = splitRunDoc(input.doc);
       const record = key.record(input.tenant, input.id);
       let holder = '';
       for (let round = 0; round < MAX_ROUNDS; round++) {
@@ -193,7 +202,7 @@ export function createRedisRunStore(ctx: RedisStoreContext): RunStore {
             input.workflowId,
             String(input.workflowVersion),
             input.labelsJson,
-            input.docJson,
+            doc.base,
             input.idempotencyKey ?? '',
             String(ctx.options.idempotencyTtlMs),
             holder,
@@ -201,6 +210,7 @@ export function createRedisRunStore(ctx: RedisStoreContext): RunStore {
             input.dueAt === null ? '' : String(input.dueAt),
             limit,
             ...entryArgs(input.timeline),
+            ...docArgs(doc),
           ],
         );
         const [kind, payload] = kindOf(reply);
@@ -234,41 +244,51 @@ export function createRedisRunStore(ctx: RedisStoreContext): RunStore {
       checkTenant(tenant);
       const u = checkRunUpdate(update);
       if (!isPossibleRunId(id)) return { outcome: 'not_found' };
-      const reply = await updateScript.run(
-        client,
-        [
-          key.record(tenant, id),
-          key.slots(tenant),
-          key.due,
-          key.active,
-          key.timeline(tenant, id),
-          key.timelineKeys(tenant, id),
-          key.inbox(tenant, id),
-          key.inboxKeys(tenant, id),
-          ...statusKeys(tenant),
-        ],
-        [
-          id,
-          tenant,
-          String(u.expectedVersion),
-          u.status ?? '',
-          u.terminal ? '1' : '0',
-          u.docJson ?? '',
-          u.labelsJson ?? '',
-          u.dueAt === undefined ? '' : u.dueAt === null ? '-' : String(u.dueAt),
-          u.ackInbox === undefined ? '' : String(u.ackInbox),
-          limit,
-          u.versionOnly ? 'v' : '',
-          String(RUN_STATUSES.length),
-          ...RUN_STATUSES,
-          ...entryArgs(u.timeline),
-        ],
-      );
-      const [kind, payload] = kindOf(reply);
-      const decode = u.versionOnly ? decodeSummary : decodeRun;
-      if (kind === 'updated') return { outcome: 'updated', run: decode(hashOf(payload)) };
-      if (kind === 'conflict') return { outcome: 'conflict', current: decode(hashOf(payload)) };
-      return { outcome: 'not_found' };
+      let doc = u.doc === undefined ? undefined : splitRunDoc(u.doc, u.previousDoc);
+      for (;;) {
+        const reply = await updateScript.run(
+          client,
+          [
+            key.record(tenant, id),
+            key.slots(tenant),
+            key.due,
+            key.active,
+            key.timeline(tenant, id),
+            key.timelineKeys(tenant, id),
+            key.inbox(tenant, id),
+            key.inboxKeys(tenant, id),
+            ...statusKeys(tenant),
+          ],
+          [
+            id,
+            tenant,
+            String(u.expectedVersion),
+            u.status ?? '',
+            u.terminal ? '1' : '0',
+            doc?.base ?? '',
+            u.labelsJson ?? '',
+            u.dueAt === undefined ? '' : u.dueAt === null ? '-' : String(u.dueAt),
+            u.ackInbox === undefined ? '' : String(u.ackInbox),
+            limit,
+            u.versionOnly ? 'v' : '',
+            String(RUN_STATUSES.length),
+            ...RUN_STATUSES,
+            ...entryArgs(u.timeline),
+            ...(doc === undefined ? [] : docArgs(doc)),
+          ],
+        );
+        const [kind, payload] = kindOf(reply);
+        const decode = u.versionOnly ? decodeSummary : decodeRun;
+        if (kind === 'updated') return { outcome: 'updated', run: decode(hashOf(payload)) };
+        if (kind === 'conflict') return { outcome: 'conflict', current: decode(hashOf(payload)) };
+        // A record written before documents were stored in parts: write the whole document once.
+        if (kind === 'full' && doc !== undefined && !doc.full) {
+          doc = splitRunDoc(u.doc);
+          continue;
+        }
+        if (kind === 'not_found') return { outcome: 'not_found' };
+        throw new TerminalError(`run-update answered ${kind}`);
+      }
     }) as RunStore['update'],
 
     async delete(tenant, id) {

@@ -4,6 +4,7 @@ import {
   AlertSeverity,
   JOB_STORED_HEADER,
   Subjects,
+  contextPointer,
   encodePacket,
   encodeStoredRequest,
   newPacket,
@@ -26,9 +27,10 @@ import { jobRequestOf } from './job-request.js';
 
 // Executes the commands of a stored run. Every command is idempotent by its id, because after a crash the
 // reconciler executes re-derived commands again:
-//  - dispatch_job: the input behind the job's write-once context pointer, the job created PENDING in the
-//    JobStore (create-once by job id), then the stored-job doorbell on sys.job.submit. A job that already
-//    exists is not created again; it is re-announced only while still PENDING (a scheduler dedupes).
+//  - dispatch_job: the input behind the job's write-once context pointer and the job created PENDING in the
+//    JobStore (create-once by job id), sent together, then the stored-job doorbell on sys.job.submit. A job
+//    that already exists is not created again; it is re-announced only while still PENDING (a scheduler
+//    dedupes). A job whose input could not be written is not announced.
 //  - cancel_job: a job no worker has (PENDING, APPROVAL_REQUIRED) is cancelled in the store with a
 //    compare-and-set, as the gateway does; JobCancel on sys.job.cancel tells the scheduler and the worker.
 //  - emit_alert: a SystemAlert on sys.workflow.event (best effort, not re-derived after a crash).
@@ -80,7 +82,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   }
 
   async function dispatch(tenant: string, run: WorkflowRun, compiled: CompiledWorkflow, cmd: DispatchJobCommand): Promise<'ok' | 'duplicate'> {
-    const contextPtr = await pointers.putContext(cmd.job_id, { tenant, bytes: JSON.stringify(cmd.input ?? null), contentType: 'application/json' });
+    // The input's pointer is known before it is written (PointerStore.putContext writes contextPointer), so
+    // the input write and the job create go out together: one store round trip, executed in that order.
+    const contextPtr = contextPointer(cmd.job_id);
     const request = jobRequestOf(cmd, {
       tenant,
       stepIndex: Math.max(0, compiled.order.indexOf(cmd.step_id)),
@@ -88,8 +92,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       defaultPriority: options.defaultPriority,
     });
     const traceId = cmd.trace_id ?? run.trace_id ?? newTraceId();
-    try {
-      await jobs.create({
+    const [put, created] = await Promise.allSettled([
+      pointers.putContext(cmd.job_id, { tenant, bytes: JSON.stringify(cmd.input ?? null), contentType: 'application/json' }),
+      jobs.create({
         id: cmd.job_id,
         tenant,
         topic: cmd.topic,
@@ -99,8 +104,15 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         dueAt: deps.clock.now() + options.submitGraceMs,
         actor: ENGINE_ACTOR,
         reason: `workflow ${run.workflow_id} run ${run.id} step ${cmd.step_id} attempt ${cmd.attempt}`,
-      });
-    } catch (err) {
+      }),
+    ]);
+    // Without its input the job is not announced: the command fails and is re-derived (the input written
+    // again, the stored job then announced as a duplicate below). Should the input never be written, a
+    // scheduler's pending replayer takes the job after submitGraceMs and it fails for its missing input.
+    if (put.status === 'rejected') throw put.reason;
+    if (put.value !== contextPtr) throw new Error(`the pointer store wrote the input of ${cmd.job_id} at ${put.value}, not ${contextPtr}`);
+    if (created.status === 'rejected') {
+      const err: unknown = created.reason;
       if (!(isCordumError(err) && err.code === 'already_exists')) throw err;
       const existing = await jobs.get(cmd.job_id);
       if (existing === undefined || existing.tenant !== tenant) throw err;

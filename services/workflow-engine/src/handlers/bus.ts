@@ -49,9 +49,11 @@ type Wait = {
   rung: boolean;
   /** Ends the current wait early (a doorbell). */
   wake: (() => void) | undefined;
+  /** The result pointer the result message named: later looks read it together with the job. */
+  resultPtr: string | undefined;
 };
 
-type Source = { kind: 'result'; fatal: boolean } | { kind: 'doorbell' };
+type Source = { kind: 'result'; fatal: boolean; resultPtr: string } | { kind: 'doorbell' };
 
 type Look = 'done' | 'not_terminal' | 'failed_needs_result';
 
@@ -64,9 +66,18 @@ function createResultWakeups(deps: BusHandlersDeps) {
     delivered.add(jobId);
   }
 
-  /** One look at the job: done (queued, or nothing to do) or not yet deliverable. */
+  /**
+   * One look at the job: done (queued, or nothing to do) or not yet deliverable. A look a doorbell asked for
+   * (the scheduler has written the job's terminal state) reads the output the result message named in the
+   * same store round trip as the job, used only if the job's record names that pointer; other looks
+   * usually come before the terminal write, so they read the job alone.
+   */
   async function lookOnce(jobId: string, w: Wait, outcome: 'terminal' | 'terminal_after_doorbell' | 'terminal_after_poll'): Promise<Look> {
-    const job = await deps.jobs.get(jobId);
+    const ptr = outcome === 'terminal_after_doorbell' ? w.resultPtr : undefined;
+    const [job, prefetched] = await Promise.all([
+      deps.jobs.get(jobId),
+      ptr === undefined ? undefined : deps.pointers.get(ptr).then((payload) => ({ pointer: ptr, payload }), () => undefined),
+    ]);
     if (job === undefined) {
       deps.metrics.resultWakeups.inc({ outcome: 'unknown_job' });
       return 'done';
@@ -77,7 +88,11 @@ function createResultWakeups(deps: BusHandlersDeps) {
       return 'done';
     }
     if (job.state === 'FAILED' && !w.result) return 'failed_needs_result';
-    const event = await jobResultEvent(job, deps.pointers, { maxOutputBytes: deps.options.maxOutputBytes, fatal: w.fatal });
+    const event = await jobResultEvent(job, deps.pointers, {
+      maxOutputBytes: deps.options.maxOutputBytes,
+      fatal: w.fatal,
+      ...(prefetched === undefined ? {} : { prefetched }),
+    });
     if (event === undefined) return 'not_terminal';
     await deps.processor.deliverResult(owner.tenant, owner.runId, event);
     deps.metrics.resultWakeups.inc({ outcome });
@@ -139,12 +154,19 @@ function createResultWakeups(deps: BusHandlersDeps) {
       if (source.kind === 'result') {
         running.result = true;
         running.fatal ||= source.fatal;
+        running.resultPtr = source.resultPtr === '' ? running.resultPtr : source.resultPtr;
       }
       running.rung = true;
       running.wake?.();
       return;
     }
-    const w: Wait = { result: source.kind === 'result', fatal: source.kind === 'result' && source.fatal, rung: false, wake: undefined };
+    const w: Wait = {
+      result: source.kind === 'result',
+      fatal: source.kind === 'result' && source.fatal,
+      rung: false,
+      wake: undefined,
+      resultPtr: source.kind === 'result' && source.resultPtr !== '' ? source.resultPtr : undefined,
+    };
     waits.set(jobId, w);
     const fail = (err: unknown): void => {
       deps.metrics.resultWakeups.inc({ outcome: 'failed' });
@@ -194,16 +216,18 @@ async function onCommand(msg: BusMessage, deps: BusHandlersDeps, wakeups: Result
 async function onResult(msg: BusMessage, deps: BusHandlersDeps, wakeups: ResultWakeups): Promise<void> {
   let jobId: string;
   let fatal: boolean;
+  let resultPtr: string;
   try {
     const packet = decodePacket(msg.data);
     if (packet.payload.case !== 'jobResult') return;
     jobId = packet.payload.value.jobId;
     fatal = packet.payload.value.status === JobStatus.FAILED_FATAL;
+    resultPtr = packet.payload.value.resultPtr;
   } catch {
     return; // The scheduler counts malformed results; a wake-up has nothing to add.
   }
   if (!looksLikeWorkflowJob(jobId)) return;
-  await wakeups.wake(jobId, { kind: 'result', fatal });
+  await wakeups.wake(jobId, { kind: 'result', fatal, resultPtr });
 }
 
 export async function subscribeBusHandlers(deps: BusHandlersDeps): Promise<Subscription[]> {

@@ -1,6 +1,6 @@
 import type { JsonValue } from '@cordum/core';
 import { ErrorCode, type JobState, errorCodeFromString, isTerminalJobState } from '@cordum/protocol';
-import type { JobRecord, PointerStore } from '@cordum/store';
+import type { JobRecord, Payload, PointerStore } from '@cordum/store';
 import type { JobOutcome, JobResultEvent } from '@cordum/workflow';
 
 // A terminal job as the reducer's job_result event. The JobStore's terminal state is the only truth the
@@ -34,9 +34,12 @@ export function looksLikeWorkflowJob(jobId: string): boolean {
   return /^.+:.+@\d+$/.test(jobId);
 }
 
+/** A result payload read alongside the job record, named by the pointer it was read from. */
+export type PrefetchedOutput = { pointer: string; payload: Payload | undefined };
+
 /** Reads a result payload as JSON (or text); undefined when absent, too large or unreadable. */
-async function readOutput(pointers: Pick<PointerStore, 'get'>, ptr: string, maxBytes: number): Promise<JsonValue | undefined> {
-  const payload = await pointers.get(ptr);
+async function readOutput(pointers: Pick<PointerStore, 'get'>, ptr: string, maxBytes: number, prefetched: PrefetchedOutput | undefined): Promise<JsonValue | undefined> {
+  const payload = prefetched?.pointer === ptr ? prefetched.payload : await pointers.get(ptr);
   if (payload === undefined || payload.bytes.byteLength > maxBytes) return undefined;
   const text = new TextDecoder().decode(payload.bytes);
   try {
@@ -50,7 +53,7 @@ async function readOutput(pointers: Pick<PointerStore, 'get'>, ptr: string, maxB
 export async function jobResultEvent(
   job: JobRecord,
   pointers: Pick<PointerStore, 'get'>,
-  options: { maxOutputBytes: number; fatal?: boolean },
+  options: { maxOutputBytes: number; fatal?: boolean; prefetched?: PrefetchedOutput },
 ): Promise<JobResultEvent | undefined> {
   if (!isTerminalJobState(job.state)) return undefined;
   const state = OUTCOMES[job.state] ?? 'failed';
@@ -58,7 +61,7 @@ export async function jobResultEvent(
   if (job.resultPtr !== null && job.resultPtr !== '') {
     event.result_ptr = job.resultPtr;
     if (state === 'succeeded') {
-      const output = await readOutput(pointers, job.resultPtr, options.maxOutputBytes);
+      const output = await readOutput(pointers, job.resultPtr, options.maxOutputBytes, options.prefetched);
       if (output !== undefined) event.output = output;
     }
   }

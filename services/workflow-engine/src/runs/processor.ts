@@ -66,13 +66,24 @@ export type RunProcessorDeps = {
 export type RunProcessor = {
   /** One serialised pass over the run (coalesced with passes asked for meanwhile). Never throws. */
   process(tenant: string, runId: string, mode?: ProcessMode): Promise<void>;
-  /** Queues a terminal job's result in its run's inbox (idempotent per job id) and processes the run. */
+  /**
+   * Reduces a terminal job's result (read from the JobStore) in the run's next pass. Not written to the
+   * inbox: the JobStore holds it; a duplicate is ignored by the reducer.
+   */
   deliverResult(tenant: string, runId: string, event: RunEvent & { type: 'job_result' }): Promise<void>;
   /** Cancels in-process wake-ups and waits for running passes. */
   stop(): Promise<void>;
 };
 
-type Mode = Required<ProcessMode>;
+/** What a pass does: the public modes, and whether it reads the run's inbox. */
+type Mode = Required<ProcessMode> & { inbox: boolean };
+
+/**
+ * A run as stored: its version and due time, and the document. `stored` says the document is exactly the
+ * one in the store at that version (read as is, or written by this process), so an update may pass it as
+ * previousDoc and write only the parts that changed.
+ */
+type Loaded = { version: number; dueAt: number | null; run: WorkflowRun; stored: boolean };
 
 export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
   const { runs, jobs, clock, logger, metrics, options, executor } = deps;
@@ -83,19 +94,25 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
   });
   /** Modes asked for while a pass was queued: the next pass does the union. */
   const pendingModes = new Map<string, Mode>();
+  /**
+   * Job results this process read from the JobStore, waiting for the run's next pass. They are not queued
+   * in the run's inbox: the JobStore already holds them durably, so a pass that dies with them is repaired
+   * by the reconciler's probe, and a result costs no inbox write and read.
+   */
+  const localEvents = new Map<string, RunEvent[]>();
   const wakeups = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   /**
    * What this process last wrote per run (its version and document): the next pass starts from it instead
    * of reading and parsing the whole document again. Safe because every write is a compare-and-set on the
    * version: if anyone else wrote since, the write loses and the pass re-reads from the store.
    */
-  const written = new Map<string, { version: number; dueAt: number | null; run: WorkflowRun }>();
+  const written = new Map<string, Loaded>();
   let stopped = false;
 
   function remember(key: string, version: number, dueAt: number | null, run: WorkflowRun): void {
     written.delete(key);
     if (written.size >= options.runCacheSize) written.delete(written.keys().next().value as string);
-    written.set(key, { version, dueAt, run });
+    written.set(key, { version, dueAt, run, stored: true });
   }
 
   const keyOf = (tenant: string, runId: string): string => `${tenant}|${runId}`;
@@ -178,13 +195,14 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
   }
 
   /** The run as stored: this process's last write when it has one, else read (and materialised) from the store. */
-  async function load(tenant: string, runId: string, key: string, fresh: boolean): Promise<{ version: number; dueAt: number | null; run: WorkflowRun } | 'gone'> {
+  async function load(tenant: string, runId: string, key: string, fresh: boolean): Promise<Loaded | 'gone'> {
     const mine = fresh ? undefined : written.get(key);
     if (mine !== undefined) return mine;
     const record = await runs.get(tenant, runId);
     if (record === undefined || isTerminalRunStatus(record.status)) return 'gone';
     try {
-      return { version: record.version, dueAt: record.dueAt, run: await materializeRun(record, deps.workflows) };
+      const run = await materializeRun(record, deps.workflows);
+      return { version: record.version, dueAt: record.dueAt, run, stored: run === (record.doc as unknown) };
     } catch (err) {
       await failUnusable(record, err);
       return 'gone';
@@ -194,8 +212,21 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
   /** One pass; true when another is needed right away (a full inbox batch). */
   async function pass(tenant: string, runId: string, mode: Mode): Promise<boolean> {
     const key = keyOf(tenant, runId);
+    const local = localEvents.get(key) ?? [];
+    localEvents.delete(key);
+    try {
+      return await passWith(tenant, runId, key, mode, local);
+    } catch (err) {
+      // Kept for the next pass (a retry, or the reconciler's, whose probe would find them anyway).
+      if (local.length > 0) localEvents.set(key, [...local, ...(localEvents.get(key) ?? [])]);
+      throw err;
+    }
+  }
+
+  async function passWith(tenant: string, runId: string, key: string, mode: Mode, local: readonly RunEvent[]): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
-      const loaded = await load(tenant, runId, key, attempt > 0 || mode.reconcile || mode.probe);
+      const readFresh = attempt > 0 || mode.reconcile || mode.probe;
+      const loaded = await load(tenant, runId, key, readFresh);
       if (loaded === 'gone') {
         written.delete(key);
         scheduleWake(tenant, runId, undefined);
@@ -210,7 +241,7 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
         if (record !== undefined) await failUnusable(record, err);
         return false;
       }
-      const inbox: InboxEvent[] = await runs.inbox(tenant, runId, { limit: INBOX_BATCH });
+      const inbox: InboxEvent[] = mode.inbox || attempt > 0 ? await runs.inbox(tenant, runId, { limit: INBOX_BATCH }) : [];
       const events: RunEvent[] = [];
       if (run.status === 'pending') {
         await resolveSchemas(run, tenant, deps.schemas);
@@ -223,12 +254,17 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
           logger.warn({ run_id: runId, tenant, inbox_seq: e.seq }, 'inbox event is not a run event; dropped');
         } else events.push(ev);
       }
+      events.push(...local);
       if (mode.probe) events.push(...(await probeRunningJobs(run)));
 
       const now = clock.now();
       const t0 = performance.now();
       const r = reduce(run, events, now, { compiled });
       metrics.reduceSeconds.observe((performance.now() - t0) / 1000);
+      // A result this process read may be for a job another instance dispatched after this process's last
+      // write (its copy of the run does not know the job yet): an ignored result is checked against the
+      // stored run before it is dropped. Inbox events need no such care: acking them is a compare-and-set.
+      if (!readFresh && r.ignored.some((ig) => local.includes(ig.event))) continue;
       for (const ev of events) metrics.eventsReduced.inc({ type: ev.type });
       for (const ig of r.ignored) {
         metrics.eventsIgnored.inc({ type: ig.event.type });
@@ -251,7 +287,7 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
         next.version = loaded.version + 1;
         const res = await runs.update(tenant, runId, {
           expectedVersion: loaded.version,
-          ...(r.changed ? { status: next.status, doc: next } : {}),
+          ...(r.changed ? { status: next.status, doc: next, ...(loaded.stored ? { previousDoc: loaded.run } : {}) } : {}),
           dueAt,
           ...(r.timeline.length === 0 ? {} : { timeline: r.timeline.map((e) => ({ key: `seq:${e.seq}`, data: e })) }),
           ...(lastSeq === undefined ? {} : { ackInbox: lastSeq }),
@@ -267,6 +303,10 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
           written.delete(key);
           metrics.conflicts.inc();
           if (attempt >= options.maxConflictRetries) {
+            // The results this pass held go to the run's inbox, where whoever wins the run reduces them.
+            for (const ev of local) {
+              if (ev.type === 'job_result') await runs.pushEvent(tenant, runId, ev, { key: `result:${ev.job_id}` });
+            }
             logger.warn({ run_id: runId, tenant, attempts: attempt + 1 }, 'run write kept losing; left to the reconciler');
             return false;
           }
@@ -292,33 +332,49 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
     }
   }
 
-  function process(tenant: string, runId: string, mode: ProcessMode = {}): Promise<void> {
-    const key = keyOf(tenant, runId);
+  /** Asks for a pass doing `mode` (joined with whatever the next pass was asked to do already). */
+  function ask(key: string, mode: Mode): void {
     const asked = pendingModes.get(key);
-    pendingModes.set(key, { reconcile: (asked?.reconcile ?? false) || mode.reconcile === true, probe: (asked?.probe ?? false) || mode.probe === true });
+    pendingModes.set(
+      key,
+      asked === undefined
+        ? mode
+        : { reconcile: asked.reconcile || mode.reconcile, probe: asked.probe || mode.probe, inbox: asked.inbox || mode.inbox },
+    );
+  }
+
+  function enqueue(tenant: string, runId: string, mode: ProcessMode, inbox: boolean): Promise<void> {
+    const key = keyOf(tenant, runId);
+    ask(key, { reconcile: mode.reconcile === true, probe: mode.probe === true, inbox });
     return queue.run(key, async () => {
       for (;;) {
-        const m = pendingModes.get(key) ?? { reconcile: false, probe: false };
+        const m = pendingModes.get(key) ?? { reconcile: false, probe: false, inbox: false };
         pendingModes.delete(key);
         if (stopped) return;
         const more = await pass(tenant, runId, m);
         if (!more) return;
+        ask(key, { reconcile: false, probe: false, inbox: true });
       }
     });
   }
 
+  const process = (tenant: string, runId: string, mode: ProcessMode = {}): Promise<void> => enqueue(tenant, runId, mode, true);
+
   return {
     process,
     async deliverResult(tenant, runId, event) {
-      const res = await runs.pushEvent(tenant, runId, event, { key: `result:${event.job_id}` });
-      if (res.outcome === 'not_found' || res.outcome === 'terminal') return;
-      await process(tenant, runId);
+      const key = keyOf(tenant, runId);
+      const list = localEvents.get(key);
+      if (list === undefined) localEvents.set(key, [event]);
+      else list.push(event);
+      await enqueue(tenant, runId, {}, false);
     },
     async stop() {
       stopped = true;
       for (const w of wakeups.values()) clearTimeout(w.timer);
       wakeups.clear();
       await queue.idle();
+      localEvents.clear();
     },
   };
 }
