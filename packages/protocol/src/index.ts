@@ -254,7 +254,9 @@ export {
   verifyPacketSignature,
 } from './signing.js';
 export { computeJobHash } from './job-hash.js';
-export { decodeStoredRequest, encodeStoredRequest, minimalRequest } from './job-record.js';
+export { decodeStoredRequest, encodeStoredRequest, minimalRequest, storedRequestOf } from './job-record.js';
+export { encodeBinary } from './fast-binary.js';
+export { encodeJobRequestPacket } from './submit-packet.js';
 export {
   WORKFLOW_COMMAND_KINDS,
   WORKFLOW_COMMAND_VERSION,

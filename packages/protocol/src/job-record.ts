@@ -1,4 +1,5 @@
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { create, fromBinary } from '@bufbuild/protobuf';
+import { encodeBinary } from './fast-binary.js';
 import { type JobRequest, JobRequestSchema } from './gen/cordum/agent/v1/job_pb.js';
 
 // How a job's JobRequest is kept in its JobStore record (`data.request`): the protobuf bytes in base64. The
@@ -11,7 +12,12 @@ import { type JobRequest, JobRequestSchema } from './gen/cordum/agent/v1/job_pb.
 
 /** The record form of a JobRequest (`data.request`). */
 export function encodeStoredRequest(request: JobRequest): string {
-  return Buffer.from(toBinary(JobRequestSchema, request)).toString('base64');
+  return storedRequestOf(encodeBinary(JobRequestSchema, request));
+}
+
+/** The record form of a JobRequest already encoded (encodeBinary(JobRequestSchema, request)). */
+export function storedRequestOf(encoded: Uint8Array): string {
+  return Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64');
 }
 
 /** The JobRequest of a record's `data.request`, or undefined when there is none (or it is not a string). */

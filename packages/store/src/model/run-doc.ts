@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { type JsonValue, isPlainObject } from '@cordum/core';
 import { invalidField } from './common.js';
 
@@ -47,23 +48,41 @@ function text(value: unknown, field: string): string {
   }
 }
 
-/** Collects the parts of one map (`steps`, `context.steps`): placeholders into the base, changes into `w`. */
-function cutMap(map: Record<string, unknown>, before: unknown, prefix: string, w: RunDocWrite): Record<string, unknown> {
+/** A key as JSON text (step ids need no escaping; anything else goes through JSON.stringify). */
+const keyText = (k: string): string => (/^[\w.-]*$/.test(k) ? `"${k}"` : JSON.stringify(k));
+
+/**
+ * Collects the parts of one map (`steps`, `context.steps`) into `w` (those that changed) and answers the
+ * map as the base holds it, as JSON text: a placeholder for each part, other entries inline.
+ */
+function cutMap(map: Record<string, unknown>, before: unknown, prefix: string, w: RunDocWrite): string {
   const prev = isPlainObject(before) ? before : undefined;
-  // No prototype: a step may be called `__proto__`.
-  const out = Object.create(null) as Record<string, unknown>;
+  let out = '';
   for (const k in map) {
     const v = map[k];
     if (isPlainObject(v)) {
-      out[k] = PLACEHOLDER;
+      out += `${out === '' ? '' : ','}${keyText(k)}:${PLACEHOLDER}`;
       if (prev?.[k] !== v) w.set.push([prefix + k, text(v, 'doc')]);
-    } else out[k] = v;
+    } else {
+      // As JSON.stringify does for an object: entries with no JSON form (undefined, functions) are left out.
+      const t = text(v, 'doc') as string | undefined;
+      if (t !== undefined) out += `${out === '' ? '' : ','}${keyText(k)}:${t}`;
+    }
   }
   if (prev !== undefined && prev !== map) {
-    for (const k in prev) if (isPlainObject(prev[k]) && !isPlainObject(map[k])) w.drop.push(prefix + k);
+    for (const k in prev) {
+      const was = prev[k];
+      if (was !== map[k] && isPlainObject(was) && !isPlainObject(map[k])) w.drop.push(prefix + k);
+    }
   }
-  return out;
+  return `{${out}}`;
 }
+
+// The two maps are cut out as text and spliced into the base's JSON where these stand (unguessable, so no
+// string of the document can be mistaken for them).
+const NONCE = randomUUID();
+const STEPS_MARK = `\u0000${NONCE}:steps`;
+const CONTEXT_STEPS_MARK = `\u0000${NONCE}:context.steps`;
 
 /**
  * What to store for `doc`. With `previous` (the document at the version being replaced, exactly as stored)
@@ -80,15 +99,24 @@ export function splitRunDoc(doc: unknown, previous?: unknown): RunDocWrite {
     if (prev?.['definition'] !== def) w.set.push([DEFINITION_FIELD, text(def, 'doc')]);
   } else if (prev !== undefined && isPlainObject(prev['definition'])) w.drop.push(DEFINITION_FIELD);
   const steps = doc['steps'];
-  if (isPlainObject(steps)) base['steps'] = cutMap(steps, prev?.['steps'], STEP_PREFIX, w);
-  else if (prev !== undefined) cutMap({}, prev['steps'], STEP_PREFIX, w);
+  let stepsText: string | undefined;
+  if (isPlainObject(steps)) {
+    stepsText = cutMap(steps, prev?.['steps'], STEP_PREFIX, w);
+    base['steps'] = STEPS_MARK;
+  } else if (prev !== undefined) cutMap({}, prev['steps'], STEP_PREFIX, w);
   const context = doc['context'];
   const prevContext = prev?.['context'];
   const prevContextSteps = isPlainObject(prevContext) ? prevContext['steps'] : undefined;
+  let contextText: string | undefined;
   if (isPlainObject(context) && isPlainObject(context['steps'])) {
-    base['context'] = { ...context, steps: cutMap(context['steps'], prevContextSteps, CONTEXT_STEP_PREFIX, w) };
+    contextText = cutMap(context['steps'], prevContextSteps, CONTEXT_STEP_PREFIX, w);
+    base['context'] = { ...context, steps: CONTEXT_STEPS_MARK };
   } else if (prev !== undefined) cutMap({}, prevContextSteps, CONTEXT_STEP_PREFIX, w);
-  w.base = text(base, 'doc');
+  let json = text(base, 'doc');
+  // The marks are top-level strings of the base, so each occurs once; a function replacement keeps `$` literal.
+  if (stepsText !== undefined) json = json.replace(JSON.stringify(STEPS_MARK), () => stepsText);
+  if (contextText !== undefined) json = json.replace(JSON.stringify(CONTEXT_STEPS_MARK), () => contextText);
+  w.base = json;
   return w;
 }
 

@@ -1,10 +1,17 @@
 import { createHash } from 'node:crypto';
 import { toError } from '@cordum/core';
-import { JOB_STORED_HEADER, type JobRequest, JobRequestSchema, Subjects, submitMsgId } from '@cordum/protocol';
+import {
+  JOB_STORED_HEADER,
+  type JobRequest,
+  JobRequestSchema,
+  Subjects,
+  encodeBinary,
+  encodeJobRequestPacket,
+  storedRequestOf,
+  submitMsgId,
+} from '@cordum/protocol';
 import type { JobRecord } from '@cordum/store';
 import type { GatewayContext } from '../context.js';
-import { encodeBinary } from './fast-binary.js';
-import { encodeJobRequestPacket } from './submit-packet.js';
 
 // Store first, doorbell second: the input goes behind its write-once context pointer, the job is created
 // PENDING with a due time (so a scheduler's pending replayer recovers it if the submit below is lost), and
@@ -71,7 +78,7 @@ export async function enqueueJob(ctx: GatewayContext, input: EnqueueInput): Prom
     topic: request.topic,
     traceId: input.traceId,
     labels: { ...request.labels },
-    data: { request: Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('base64'), submitted_by: input.submittedBy, ...input.data },
+    data: { request: storedRequestOf(encoded), submitted_by: input.submittedBy, ...input.data },
     dueAt: now + ctx.options.submitGraceMs,
     actor: input.submittedBy,
     reason: input.reason,

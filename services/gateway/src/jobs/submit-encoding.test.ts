@@ -6,15 +6,15 @@ import {
   JobPriority,
   JobRequestSchema,
   decodePacket,
+  encodeBinary,
+  encodeJobRequestPacket,
   encodePacket,
   encodeStoredRequest,
   newPacket,
 } from '@cordum/protocol';
 import { describe, expect, it } from 'vitest';
 import type { Principal } from '../auth/principal.js';
-import { encodeBinary } from './fast-binary.js';
 import { buildSubmitRequest } from './submit.js';
-import { encodeJobRequestPacket } from './submit-packet.js';
 
 // The submit path encodes its JobRequest with encodeBinary and wraps the bytes with encodeJobRequestPacket;
 // both must give exactly the bytes of the reflective encoders they replace.

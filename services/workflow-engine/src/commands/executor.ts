@@ -3,11 +3,14 @@ import { type Logger, isCordumError, newTraceId, toError } from '@cordum/core';
 import {
   AlertSeverity,
   JOB_STORED_HEADER,
+  JobRequestSchema,
   Subjects,
   contextPointer,
+  encodeBinary,
+  encodeJobRequestPacket,
   encodePacket,
-  encodeStoredRequest,
   newPacket,
+  storedRequestOf,
   submitMsgId,
 } from '@cordum/protocol';
 import type { JobStore, PointerStore } from '@cordum/store';
@@ -76,9 +79,10 @@ async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) 
 export function createExecutor(deps: ExecutorDeps): Executor {
   const { bus, jobs, pointers, logger, metrics, options } = deps;
 
-  async function publishSubmit(request: ReturnType<typeof jobRequestOf>, traceId: string): Promise<void> {
-    const packet = newPacket({ traceId, senderId: options.instanceId, payload: { case: 'jobRequest', value: request } });
-    await bus.publish(Subjects.jobSubmit, encodePacket(packet), { headers: { [JOB_STORED_HEADER]: '1' }, msgId: submitMsgId(request.jobId) });
+  /** The stored-job doorbell; `encoded` is the request's bytes (encodeBinary), the same the record holds. */
+  async function publishSubmit(jobId: string, encoded: Uint8Array, traceId: string): Promise<void> {
+    const packet = encodeJobRequestPacket({ traceId, senderId: options.instanceId, createdAtMs: Date.now(), request: encoded });
+    await bus.publish(Subjects.jobSubmit, packet, { headers: { [JOB_STORED_HEADER]: '1' }, msgId: submitMsgId(jobId) });
   }
 
   async function dispatch(tenant: string, run: WorkflowRun, compiled: CompiledWorkflow, cmd: DispatchJobCommand): Promise<'ok' | 'duplicate'> {
@@ -92,6 +96,8 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       defaultPriority: options.defaultPriority,
     });
     const traceId = cmd.trace_id ?? run.trace_id ?? newTraceId();
+    // Encoded once: the record's data.request and the doorbell's payload.
+    const encoded = encodeBinary(JobRequestSchema, request);
     const [put, created] = await Promise.allSettled([
       pointers.putContext(cmd.job_id, { tenant, bytes: JSON.stringify(cmd.input ?? null), contentType: 'application/json' }),
       jobs.create({
@@ -100,7 +106,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         topic: cmd.topic,
         traceId,
         labels: { ...request.labels },
-        data: { request: encodeStoredRequest(request), submitted_by: ENGINE_ACTOR, run_id: run.id, step_id: cmd.step_id },
+        data: { request: storedRequestOf(encoded), submitted_by: ENGINE_ACTOR, run_id: run.id, step_id: cmd.step_id },
         dueAt: deps.clock.now() + options.submitGraceMs,
         actor: ENGINE_ACTOR,
         reason: `workflow ${run.workflow_id} run ${run.id} step ${cmd.step_id} attempt ${cmd.attempt}`,
@@ -117,12 +123,12 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       const existing = await jobs.get(cmd.job_id);
       if (existing === undefined || existing.tenant !== tenant) throw err;
       // Created by an earlier pass that may have died before its doorbell: ring again while nobody took it.
-      if (existing.state === 'PENDING') await publishSubmit(request, existing.traceId);
+      if (existing.state === 'PENDING') await publishSubmit(cmd.job_id, encoded, existing.traceId);
       return 'duplicate';
     }
     metrics.stepsDispatched.inc({ dry_run: cmd.dry_run ? 'true' : 'false' });
     try {
-      await publishSubmit(request, traceId);
+      await publishSubmit(cmd.job_id, encoded, traceId);
     } catch (err) {
       // The job is stored and due: a scheduler's pending replayer takes it after submitGraceMs.
       logger.warn({ run_id: run.id, step_id: cmd.step_id, job_id: cmd.job_id, tenant, err: toError(err).message }, 'submit publish failed; the stored job is replayed when due');

@@ -1,4 +1,5 @@
-import { BusPacketSchema, PROTOCOL_VERSION } from '@cordum/protocol';
+import { BusPacketSchema } from './gen/cordum/agent/v1/buspacket_pb.js';
+import { PROTOCOL_VERSION } from './packet.js';
 
 // The sys.job.submit packet around a JobRequest that is already encoded. A submit encodes its JobRequest
 // once: the same bytes become the record's data.request (base64) and the packet's job_request field, instead
