@@ -88,6 +88,17 @@ type Target = { step: StepRun; item?: ItemRun };
 /** Where a job id lives in the run: its step and, for a fan-out item, the item's index. */
 type JobPlace = { stepId: string; index?: number };
 
+/** The step (and fan-out item) a job id of this run names, read from its shape (jobIdOf); undefined for others. */
+function placeOf(runId: string, jobId: string): JobPlace | undefined {
+  const at = jobId.lastIndexOf('@');
+  if (at <= runId.length + 1 || !jobId.startsWith(`${runId}:`)) return undefined;
+  const step = jobId.slice(runId.length + 1, at);
+  if (!step.endsWith(']')) return { stepId: step };
+  const open = step.lastIndexOf('[');
+  const index = Number(step.slice(open + 1, -1));
+  return open > 0 && Number.isSafeInteger(index) ? { stepId: step.slice(0, open), index } : undefined;
+}
+
 /** Whether pump() would start an item or complete the step (so the step needs copying first). */
 function pumpWouldChange(c: CompiledStep, step: StepRun): boolean {
   const items = step.items ?? [];
@@ -120,7 +131,6 @@ class Reduction {
   dirty = false;
   private readonly nowIso: string;
   private view: JsonObject | undefined;
-  private jobs: Map<string, JobPlace> | undefined;
   /** Steps this reduction has copied (and so may change). */
   private readonly owned = new Set<string>();
   /** 'steps': context and context.steps are this reduction's own; 'deep': the whole context is. */
@@ -175,11 +185,11 @@ class Reduction {
   }
 
   private onJobResult(event: JobResultEvent): void {
-    const place = this.jobIndex().get(event.job_id);
-    const seen = place === undefined ? undefined : this.run.steps[place.stepId];
-    if (place === undefined || seen === undefined) return this.ignore(event, 'not the current attempt of any step');
-    const current = place.index === undefined ? seen : seen.items?.[place.index];
-    if (current?.status !== 'running' || current.job_id !== event.job_id) return this.ignore(event, 'attempt already completed');
+    const place = placeOf(this.run.id, event.job_id);
+    const seen = place === undefined || !Object.hasOwn(this.run.steps, place.stepId) ? undefined : this.run.steps[place.stepId];
+    const current = place?.index === undefined ? seen : seen?.items?.[place.index];
+    if (place === undefined || current?.job_id !== event.job_id) return this.ignore(event, 'not the current attempt of any step');
+    if (current.status !== 'running') return this.ignore(event, 'attempt already completed');
     const step = this.own(place.stepId);
     const item = place.index === undefined ? undefined : (step.items as ItemRun[])[place.index];
     const target: Target = item === undefined ? { step } : { step, item };
@@ -501,7 +511,6 @@ class Reduction {
     delete target.next_attempt_at;
     if (t.item === undefined) this.setStepStatus(c.id, t.step, 'running');
     else t.item.status = 'running';
-    this.jobIndex().set(jobId, t.item === undefined ? { stepId: c.id } : { stepId: c.id, index: t.item.index });
     const cmd = buildDispatch(this.run, c, t.step, t.item, extras.value);
     this.commands.push(cmd);
     this.log('step_dispatched', {
@@ -729,10 +738,19 @@ class Reduction {
 
   private deriveRunStatus(): void {
     if (!this.runIsLive()) return;
-    const steps = this.compiled.order.map((id) => [id, this.run.steps[id] as StepRun] as const);
-    if (steps.every(([, s]) => TERMINAL_STEP_STATUSES.has(s.status))) {
-      const failed = steps.find(([, s]) => s.status === 'failed' || s.status === 'cancelled');
-      const timedOut = steps.find(([, s]) => s.status === 'timed_out');
+    let live = false;
+    let waiting = false;
+    let failed: [string, StepRun] | undefined;
+    let timedOut: [string, StepRun] | undefined;
+    for (const id of this.compiled.order) {
+      const s = this.run.steps[id] as StepRun;
+      if (!TERMINAL_STEP_STATUSES.has(s.status)) {
+        live = true;
+        if (s.status === 'waiting') waiting = true;
+      } else if (failed === undefined && (s.status === 'failed' || s.status === 'cancelled')) failed = [id, s];
+      else if (timedOut === undefined && s.status === 'timed_out') timedOut = [id, s];
+    }
+    if (!live) {
       const culprit = failed ?? timedOut;
       for (const id of Object.keys(this.run.timers)) this.disarm(id);
       this.run.completed_at = this.nowIso;
@@ -741,7 +759,7 @@ class Reduction {
       this.run.error = { code: s.error?.code ?? 'step_failed', message: `step ${id}: ${s.error?.message ?? s.status}`, step_id: id };
       return this.setRunStatus(failed === undefined ? 'timed_out' : 'failed', this.run.error.message);
     }
-    this.setRunStatus(steps.some(([, s]) => s.status === 'waiting') ? 'waiting' : 'running');
+    this.setRunStatus(waiting ? 'waiting' : 'running');
   }
 
   private runIsLive(): boolean {
@@ -792,17 +810,6 @@ class Reduction {
 
   private invalidate(): void {
     this.view = undefined;
-  }
-
-  private jobIndex(): Map<string, JobPlace> {
-    if (this.jobs !== undefined) return this.jobs;
-    const m = new Map<string, JobPlace>();
-    for (const step of Object.values(this.run.steps)) {
-      if (step.job_id !== undefined) m.set(step.job_id, { stepId: step.step_id });
-      for (const item of step.items ?? []) if (item.job_id !== undefined) m.set(item.job_id, { stepId: step.step_id, index: item.index });
-    }
-    this.jobs = m;
-    return m;
   }
 
   /** The step, copied on its first change in this reduction: the input run's objects are never written. */
