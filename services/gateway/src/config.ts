@@ -47,6 +47,11 @@ export const GATEWAY_ENV = {
     description: 'GET /jobs/{id} inlines results and inputs up to this size',
   }),
   rateLimitRps: env.int('API_RATE_LIMIT_RPS', { default: 100, min: 0, description: 'Requests per second per principal (0 = no limit)' }),
+  authFailuresPerMinute: env.int('API_AUTH_FAILURE_LIMIT', {
+    default: 20,
+    min: 0,
+    description: 'Failed authentications per client address per minute before it gets 429 for the rest of the minute (0 = no limit)',
+  }),
   submitGraceMs: env.duration('GATEWAY_SUBMIT_GRACE', {
     default: '10s',
     description: 'A submitted job nobody picked up is replayed by a scheduler after this long',

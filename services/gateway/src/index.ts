@@ -4,6 +4,7 @@ import type { Bus, Subscription } from '@cordum/bus';
 import { type Clock, type Logger, type Metrics, createMetrics, createSilentLogger, systemClock } from '@cordum/core';
 import type { GrpcServer } from '@cordum/rpc';
 import { createOpenResolver } from './auth/api-keys.js';
+import { limitAuthFailures } from './auth/failure-limit.js';
 import type { PrincipalResolver, RouteRole } from './auth/principal.js';
 import type { GatewayContext, GatewayStores } from './context.js';
 import { subscribeHeartbeats } from './handlers/bus.js';
@@ -49,7 +50,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const logger = (deps.logger ?? createSilentLogger()).child({ component: 'gateway', instance: options.instanceId });
   const clock = deps.clock ?? systemClock;
   const rawMetrics = deps.metrics ?? createMetrics();
-  const principals = deps.principals ?? createOpenResolver(options.defaultTenant);
+  const principals = limitAuthFailures(deps.principals ?? createOpenResolver(options.defaultTenant), { perMinute: options.authFailuresPerMinute, clock });
   const ctx: GatewayContext = {
     bus: deps.bus,
     stores: deps.stores,

@@ -14,6 +14,8 @@ export type GatewayOptions = {
   resultInlineMaxBytes: number;
   /** Requests per second per principal; 0 = no limit. */
   rateLimitRps: number;
+  /** Failed authentications per client address per minute (HTTP, WebSocket, gRPC); 0 = no limit. */
+  authFailuresPerMinute: number;
   /** CORS allowlist; empty = localhost origins only; ["*"] = any. */
   allowedOrigins: readonly string[];
   /** A stored job nobody picked up is replayed by a scheduler after this long (its due time). */
@@ -41,6 +43,7 @@ export const GATEWAY_DEFAULTS: Omit<GatewayOptions, 'instanceId'> = {
   contextInlineMaxBytes: 1024 * 1024,
   resultInlineMaxBytes: 64 * 1024,
   rateLimitRps: 100,
+  authFailuresPerMinute: 20,
   allowedOrigins: [],
   submitGraceMs: 10_000,
   workerTimeoutMs: 15_000,

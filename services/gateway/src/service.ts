@@ -88,6 +88,7 @@ export async function startGatewayService(options: { env?: EnvSource; logger?: L
         contextInlineMaxBytes: config.contextInlineMaxBytes,
         resultInlineMaxBytes: config.resultInlineMaxBytes,
         rateLimitRps: config.rateLimitRps,
+        authFailuresPerMinute: config.authFailuresPerMinute,
         allowedOrigins: config.allowedOrigins,
         submitGraceMs: config.submitGraceMs,
         workerTimeoutMs: config.workerTimeoutMs,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createApiKeyResolver, createOpenResolver, parseApiKeys } from './api-keys.js';
+import { limitAuthFailures } from './failure-limit.js';
 import { type Principal, credentialsOf, hasRole } from './principal.js';
 
 const KEY = 'k-0123456789abcdef';
@@ -93,5 +94,35 @@ describe('roles', () => {
     expect(credentialsOf({ authorization: 'Bearer abc' })).toEqual({ apiKey: undefined, bearer: 'abc' });
     expect(credentialsOf({ authorization: 'Basic abc' })).toEqual({ apiKey: undefined, bearer: undefined });
     expect(credentialsOf({ 'x-api-key': ['a', 'b'] })).toEqual({ apiKey: 'a', bearer: undefined });
+  });
+});
+
+describe('failed authentication limit', () => {
+  it('counts failures per address in one-minute windows; successes and unknown addresses are not counted', async () => {
+    let now = 120_000;
+    const clock = { now: () => now };
+    const resolver = limitAuthFailures(createApiKeyResolver(parseApiKeys(`ci:${KEY}`, { source: 't', defaultTenant: 'd' })), { perMinute: 2, clock });
+    const bad = { apiKey: 'wrong-0123456789abcdef', bearer: undefined, from: '10.0.0.1' };
+    const good = { apiKey: KEY, bearer: undefined, from: '10.0.0.1' };
+    await expect(resolver.resolve(good)).resolves.toMatchObject({ id: 'ci' });
+    await expect(resolver.resolve(bad)).rejects.toMatchObject({ code: 'unauthenticated' });
+    await expect(resolver.resolve(bad)).rejects.toMatchObject({ code: 'unauthenticated' });
+    now += 15_000;
+    await expect(resolver.resolve(good)).rejects.toMatchObject({ code: 'rate_limited', retryAfterMs: 45_000 });
+    await expect(resolver.resolve({ ...good, from: '10.0.0.2' })).resolves.toMatchObject({ id: 'ci' });
+    for (let i = 0; i < 5; i++) await expect(resolver.resolve({ apiKey: bad.apiKey, bearer: undefined })).rejects.toMatchObject({ code: 'unauthenticated' });
+    for (let i = 0; i < 5; i++) {
+      await expect(resolver.resolve({ apiKey: undefined, bearer: undefined, from: '10.0.0.3' })).rejects.toMatchObject({ code: 'unauthenticated' });
+    }
+    await expect(resolver.resolve({ ...good, from: '10.0.0.3' })).resolves.toMatchObject({ id: 'ci' });
+    now = 180_000;
+    await expect(resolver.resolve(good)).resolves.toMatchObject({ id: 'ci' });
+  });
+
+  it('leaves open mode and a zero limit alone', () => {
+    const open = createOpenResolver('default');
+    expect(limitAuthFailures(open, { perMinute: 5, clock: { now: () => 0 } })).toBe(open);
+    const keys = createApiKeyResolver(parseApiKeys(`ci:${KEY}`, { source: 't', defaultTenant: 'd' }));
+    expect(limitAuthFailures(keys, { perMinute: 0, clock: { now: () => 0 } })).toBe(keys);
   });
 });

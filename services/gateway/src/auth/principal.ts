@@ -37,6 +37,8 @@ export type Credentials = {
   readonly apiKey: string | undefined;
   /** Authorization: Bearer <token> (an API key today; a JWT once OIDC lands). */
   readonly bearer: string | undefined;
+  /** The client's address, when known: failed authentications are limited per address (failure-limit.ts). */
+  readonly from?: string;
 };
 
 export type PrincipalResolver = {

@@ -9,6 +9,7 @@ import { CordumApi, Health, HealthCheckResponse_ServingStatus as Serving, Subjec
 import { createGrpcClient } from '@cordum/rpc';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KEYS, type TestGateway, captureSubmits, startTestGateway } from '../testing/fixture.js';
+import { peerHost } from './api.js';
 
 // cordum.v1.CordumApi on a listening gateway (memory bus and stores), called with real grpc-js clients and,
 // through reflection, with `buf curl`.
@@ -54,6 +55,16 @@ async function failure(call: Promise<unknown>): Promise<{ status: string; code: 
   }
   throw new Error('the call succeeded');
 }
+
+describe('peerHost', () => {
+  it('reads the host of every peer form grpc-js reports', () => {
+    expect(peerHost('ipv4:10.1.2.3:51234')).toBe('10.1.2.3');
+    expect(peerHost('ipv6:[::1]:51234')).toBe('::1');
+    expect(peerHost('10.1.2.3:51234')).toBe('10.1.2.3');
+    expect(peerHost('unix:/tmp/sock')).toBe('/tmp/sock');
+    expect(peerHost('::1')).toBe('::1');
+  });
+});
 
 describe('CordumApi auth', () => {
   it('UNAUTHENTICATED without a key or with a bad one; PERMISSION_DENIED for a role too low', async () => {

@@ -27,6 +27,15 @@ export function grpcCredentials(metadata: Readonly<Record<string, string>>): Cre
   return { apiKey: key === undefined || key === '' ? undefined : key, bearer: undefined };
 }
 
+/** The host of a gRPC peer (`ipv4:1.2.3.4:5`, `ipv6:[::1]:5`, `1.2.3.4:5`): what failed authentications are counted by. */
+export function peerHost(peer: string): string {
+  const bare = peer.replace(/^(ipv4|ipv6|unix):/, '');
+  const bracket = /^\[([^\]]+)\]/.exec(bare);
+  if (bracket !== null) return bracket[1] as string;
+  const colon = bare.lastIndexOf(':');
+  return colon > 0 && bare.indexOf(':') === colon ? bare.slice(0, colon) : bare;
+}
+
 /** The HTTP submit body of a gRPC SubmitJob (proto3 empty strings and lists are "not given"). Throws InvalidError. */
 export function submitBodyOf(request: SubmitJobRequest): SubmitJobBody {
   const body: Record<string, unknown> = {};
@@ -71,7 +80,7 @@ export function cordumApiHandlers(deps: CordumApiDeps): UnaryImpl<typeof CordumA
 
   async function authorize(call: CallContext, role: Role): Promise<Principal> {
     try {
-      const principal = await principals.resolve(grpcCredentials(call.metadata));
+      const principal = await principals.resolve({ ...grpcCredentials(call.metadata), from: peerHost(call.peer) });
       if (!hasRole(principal, role)) {
         throw new DeniedError(`this call needs the ${role} role; ${principal.id} has ${principal.roles.join(', ') || 'none'}`, {
           code: 'permission_denied',

@@ -145,6 +145,21 @@ describe('rate limit and CORS', () => {
     expect(metrics.body).toMatch(/cordum_gateway_auth_failures_total\{reason="rate_limited"\} 2/);
   });
 
+  it('limits failed authentications per client address: 429 for every key until the minute ends', async () => {
+    t = await startTestGateway({ gateway: { authFailuresPerMinute: 3 } });
+    const codes: number[] = [];
+    for (let i = 0; i < 4; i++) codes.push((await t.call('GET', '/api/v1/jobs', { key: `wrong-key-${i}-0123456789` })).statusCode);
+    expect(codes).toEqual([401, 401, 401, 429]);
+    // A right key from the same address is refused too, so a lucky guess does not stand out.
+    const blocked = await t.call('GET', '/api/v1/jobs', { key: KEYS.viewerA });
+    expect(blocked.statusCode).toBe(429);
+    expect(blocked.headers['retry-after']).toMatch(/^\d+$/);
+    expect(envelope(blocked.body).error).toMatchObject({ code: 'rate_limited', details: { limit: 3, reason: 'authentication_failures' } });
+    // Another address is not affected.
+    const other = await t.gateway.app.inject({ method: 'GET', url: '/api/v1/jobs', headers: { 'x-api-key': KEYS.viewerA }, remoteAddress: '10.1.2.3' });
+    expect(other.statusCode).toBe(200);
+  });
+
   it('answers preflights for allowed origins only', async () => {
     t = await startTestGateway({ gateway: { allowedOrigins: ['https://dash.example'] } });
     const preflight = (origin: string) =>

@@ -126,7 +126,8 @@ export async function buildApp(deps: AppDeps): Promise<GatewayApp> {
   const authHook =
     (role: Role, credentials: ((request: FastifyRequest) => Credentials) | undefined) =>
     async (request: FastifyRequest): Promise<void> => {
-      const principal = await deps.principals.resolve(credentials === undefined ? credentialsOf(request.headers) : credentials(request));
+      const presented = credentials === undefined ? credentialsOf(request.headers) : credentials(request);
+      const principal = await deps.principals.resolve({ ...presented, from: request.ip });
       request.principal = principal;
       if (!hasRole(principal, role)) {
         throw new DeniedError(`this action needs the ${role} role; ${principal.id} has ${principal.roles.join(', ') || 'none'}`, {
