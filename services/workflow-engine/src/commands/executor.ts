@@ -36,6 +36,7 @@ import { jobRequestOf } from './job-request.js';
 //    dedupes). A job whose input could not be written is not announced.
 //  - cancel_job: a job no worker has (PENDING, APPROVAL_REQUIRED) is cancelled in the store with a
 //    compare-and-set, as the gateway does; JobCancel on sys.job.cancel tells the scheduler and the worker.
+//    A job not created yet is created CANCELLED, so that an instance about to dispatch it cannot.
 //  - emit_alert: a SystemAlert on sys.workflow.event (best effort, not re-derived after a crash).
 //  - start_timer / cancel_timer: nothing here; timers are the run's due time in the store.
 // Run and step status changes go out on sys.workflow.event too, as SystemAlerts with details
@@ -137,8 +138,38 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     return 'ok';
   }
 
+  /**
+   * Records a job that does not exist yet as CANCELLED. Another instance may be between the run write that
+   * dispatched it and the job's create: that create then finds the job, already final, and never announces
+   * it. False when the job exists after all (it was created meanwhile) or cannot be recorded.
+   */
+  async function recordCancelled(tenant: string, run: WorkflowRun, cmd: CancelJobCommand): Promise<boolean> {
+    const topic = run.definition.steps[cmd.step_id]?.topic;
+    if (topic === undefined) return false;
+    try {
+      await jobs.create({
+        id: cmd.job_id,
+        tenant,
+        topic,
+        state: 'CANCELLED',
+        labels: { workflow_id: run.workflow_id, run_id: run.id, step_id: cmd.step_id },
+        data: { submitted_by: ENGINE_ACTOR, run_id: run.id, step_id: cmd.step_id, cancel: { by: ENGINE_ACTOR, reason: cmd.reason } },
+        actor: ENGINE_ACTOR,
+        reason: `cancelled before it was dispatched: ${cmd.reason}`,
+      });
+      return true;
+    } catch (err) {
+      if (isCordumError(err) && err.code === 'already_exists') return false;
+      throw err;
+    }
+  }
+
   async function cancel(tenant: string, run: WorkflowRun, cmd: CancelJobCommand): Promise<'ok' | 'duplicate'> {
-    const job = await jobs.get(cmd.job_id);
+    let job = await jobs.get(cmd.job_id);
+    if (job === undefined) {
+      if (await recordCancelled(tenant, run, cmd)) return 'ok';
+      job = await jobs.get(cmd.job_id);
+    }
     if (job === undefined || job.tenant !== tenant) return 'duplicate';
     if (job.state === 'PENDING' || job.state === 'APPROVAL_REQUIRED') {
       try {
@@ -230,9 +261,12 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       };
       // Cancels first (a cancelled step's job must not outlive it), then dispatches and alerts. A job both
       // dispatched and cancelled by the same reduction (e.g. run_started and a cancel reduced together) is
-      // never dispatched: its cancel, executed first, found no job to cancel.
-      const cancels = commands.filter((c) => c.type === 'cancel_job');
-      const cancelled = new Set(cancels.map((c) => c.job_id));
+      // neither dispatched nor cancelled.
+      // Such a job needs no CANCELLED record either: the write that won for this reduction never had it
+      // dispatched, so no instance can be about to create it.
+      const dispatched = new Set(commands.flatMap((c) => (c.type === 'dispatch_job' ? [c.job_id] : [])));
+      const cancels = commands.filter((c) => c.type === 'cancel_job' && !dispatched.has(c.job_id));
+      const cancelled = new Set(commands.flatMap((c) => (c.type === 'cancel_job' ? [c.job_id] : [])));
       const rest = commands.filter((c) => c.type !== 'cancel_job' && !(c.type === 'dispatch_job' && cancelled.has(c.job_id)));
       await eachLimited(cancels, 32, run1);
       await eachLimited(rest, 64, run1);
