@@ -52,6 +52,11 @@ export const ERROR_CATALOGUE = {
     summary: 'The job is no longer in the state the caller expected; another writer moved it first.',
   },
   lock_held: { kind: 'conflict', http: 409, summary: 'The lock is held by another owner.' },
+  fence_down: {
+    kind: 'conflict',
+    http: 409,
+    summary: 'A write fenced on another write (a compare-and-set) found that write not done; nothing was written.',
+  },
   denied: { kind: 'denied', http: 403, summary: 'Policy forbids the action.' },
   permission_denied: { kind: 'denied', http: 403, summary: 'The caller lacks the role or tenant access for the action.' },
   unauthenticated: { kind: 'denied', http: 401, summary: 'No valid credentials were presented.' },

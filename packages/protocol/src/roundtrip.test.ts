@@ -1,4 +1,4 @@
-import { create, equals, type MessageInitShape } from '@bufbuild/protobuf';
+import { create, equals, type MessageInitShape, toBinary } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
 import {
   ActorType,
@@ -207,6 +207,8 @@ describe('every BusPacket payload round-trips', () => {
       expect(equals(BusPacketSchema, decoded, packet)).toBe(true);
       expect(decoded.authToken).toBe('session');
       expect(encodePacket(decoded)).toEqual(encodePacket(packet));
+      // encodePacket's one-pass encoder gives exactly protobuf-es's bytes.
+      expect(encodePacket(packet)).toEqual(toBinary(BusPacketSchema, packet));
     });
   }
 

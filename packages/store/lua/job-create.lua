@@ -13,18 +13,25 @@
 --                                         score = ms at which the record expires
 -- KEYS[10] jobs:timer:due                 members "<tenant>|<id>", score = dueAt
 -- KEYS[11] jobs:timer:deadline            members "<tenant>|<id>", score = deadlineAt
+-- KEYS[12] fence:<token>, optional: create only while it exists (model/fence.ts)
 --
 -- ARGV[1] id            ARGV[2] tenant        ARGV[3] topic        ARGV[4] initial state
 -- ARGV[5] "1" when the initial state is terminal
 -- ARGV[6] retention ms  ARGV[7] actor         ARGV[8] reason       ARGV[9] events kept per job
 -- ARGV[10] n, then n field/value pairs for the record (traceId, waitReason, dueAt, deadlineAt, l:*, d:*)
 --
--- Returns the record as HGETALL pairs. Fails with "CORDUM already_exists {id, message}".
+-- Returns the record as HGETALL pairs. Fails with "CORDUM already_exists {id, message}", or with
+-- "CORDUM fence_down {id, message}" when KEYS[12] is given and absent (nothing written).
 -- Time is the server's (TIME), in ms.
 
 local id, tenant, topic, state = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local terminal = ARGV[5] == '1'
 local retention = tonumber(ARGV[6])
+
+if KEYS[12] and redis.call('EXISTS', KEYS[12]) == 0 then
+  return redis.error_reply('CORDUM fence_down ' ..
+    cjson.encode({ id = id, message = 'job ' .. id .. ' is fenced on a write that has not happened' }))
+end
 
 if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.error_reply('CORDUM already_exists ' ..

@@ -2,6 +2,7 @@
 --
 -- KEYS[1]  payload hash <prefix><pointer key> (e.g. <prefix>ctx:<job>); fields data (binary), content_type,
 --          tenant, sha256, created_at, expires_at (store-clock ms); PEXPIREAT expires_at
+-- KEYS[2]  fence:<token>, optional (mode "once" only): write only while it exists (model/fence.ts)
 -- ARGV[1]  mode: "once" (context: write-once, identical re-put is idempotent) or "replace" (result)
 -- ARGV[2]  data (bytes, binary-safe)
 -- ARGV[3]  content type
@@ -11,7 +12,8 @@
 -- ARGV[7]  the pointer (for the error message only)
 --
 -- Returns 1.
--- Errors: CORDUM already_exists {pointer, message} when mode is "once" and a different payload (bytes,
+-- Errors: CORDUM fence_down {pointer, message} when KEYS[2] is given and absent (nothing written);
+-- CORDUM already_exists {pointer, message} when mode is "once" and a different payload (bytes,
 -- content type or tenant) is already stored; CORDUM permission_denied {pointer, message} when mode is
 -- "replace" and the stored payload was written by another tenant (the message does not name it). Both are
 -- checked before any write.
@@ -19,6 +21,13 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local key = KEYS[1]
 local expires = now + tonumber(ARGV[6])
+
+if KEYS[2] and ARGV[1] == 'once' and redis.call('EXISTS', KEYS[2]) == 0 then
+  return redis.error_reply('CORDUM fence_down ' .. cjson.encode({
+    pointer = ARGV[7],
+    message = 'the input behind ' .. ARGV[7] .. ' is fenced on a write that has not happened',
+  }))
+end
 
 if ARGV[1] == 'once' and redis.call('EXISTS', key) == 1 then
   local cur = redis.call('HMGET', key, 'data', 'content_type', 'tenant', 'expires_at')

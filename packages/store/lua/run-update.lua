@@ -11,6 +11,7 @@
 -- KEYS[7]  t:<tenant>:run-inbox:<id>      KEYS[8] t:<tenant>:run-inkeys:<id>
 -- KEYS[8 + i] t:<tenant>:runs:status:<status_i>  for every status i = 1..s named in ARGV (so the script
 --   never builds a key name)
+-- KEYS[9 + s] fence:<token>, optional: raised (for 60 s, model/fence.ts FENCE_TTL_MS) when the write happens
 --
 -- ARGV[1] id      ARGV[2] tenant      ARGV[3] expected version
 -- ARGV[4] new status or '' (keep)     ARGV[5] '1' when the new status is terminal
@@ -111,6 +112,11 @@ else
 end
 
 appendTimeline(KEYS[1], KEYS[5], KEYS[6], nowText, tonumber(ARGV[10]), n + 1, tonumber(ARGV[n]))
+
+local fenceKey = KEYS[9 + s]
+if fenceKey then
+  redis.call('SET', fenceKey, '1', 'PX', 60000)
+end
 
 if brief then
   return { 'updated', { 'version', versionText, 'status', to, 'updatedAt', nowText } }

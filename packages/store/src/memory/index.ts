@@ -17,7 +17,7 @@ import { createMemoryWorkflowStore } from './workflow-store.js';
 export type MemoryStoresOptions = StoreOptions & { clock?: Clock };
 
 export function createMemoryStores(options: MemoryStoresOptions = {}): Stores {
-  const ctx: MemoryStoreContext = { clock: options.clock ?? systemClock, options: resolveStoreOptions(options) };
+  const ctx: MemoryStoreContext = { clock: options.clock ?? systemClock, options: resolveStoreOptions(options), fences: new Map() };
   return {
     jobs: createMemoryJobStore(ctx),
     pointers: createMemoryPointerStore(ctx),

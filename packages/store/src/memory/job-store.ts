@@ -28,7 +28,8 @@ import {
 } from '../model/job.js';
 import type { Page } from '../ports/common.js';
 import type { DueJob, JobEvent, JobRecord, JobStore, SlotUsage } from '../ports/job-store.js';
-import type { MemoryStoreContext } from './context.js';
+import { type MemoryStoreContext, fenceUp } from './context.js';
+import { fenceDown } from '../model/fence.js';
 
 // The embedded JobStore. Every method runs synchronously to completion inside one tick, so a
 // compare-and-set cannot interleave with another write: that is this backend's atomicity. Records are kept
@@ -235,6 +236,7 @@ export function createMemoryJobStore(ctx: MemoryStoreContext): JobStore {
     create(job) {
       return settle(() => {
         const input = checkNewJob(job);
+        if (input.fence !== undefined && !fenceUp(ctx, input.fence)) throw fenceDown(input.fence, `job ${input.id}`);
         if (live(input.id) !== undefined) {
           const message = alreadyExistsMessage(input.id);
           throw new ConflictError(message, { code: 'already_exists', details: { id: input.id, message } });

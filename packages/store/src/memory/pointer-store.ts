@@ -12,7 +12,8 @@ import {
   resultOfAnotherTenant,
 } from '../model/pointer.js';
 import type { Payload, PointerStore, PutPayload } from '../ports/pointer-store.js';
-import type { MemoryStoreContext } from './context.js';
+import { type MemoryStoreContext, fenceUp } from './context.js';
+import { fenceDown } from '../model/fence.js';
 
 // Mirrors the Redis adapter: records keyed by the pointer's key (what follows redis://), expiry by the
 // store clock (ctx.clock), keys of the tenant namespace (t:…) never resolve. Bytes are copied in and out,
@@ -51,9 +52,10 @@ export function createMemoryPointerStore(ctx: MemoryStoreContext): PointerStore 
   };
 
   const put = (mode: 'once' | 'replace', pointer: string, payload: PutPayload): string => {
-    const { bytes, contentType, ttlMs } = checkPutPayload(payload, ctx.options.payloadTtlMs);
+    const { bytes, contentType, ttlMs, fence } = checkPutPayload(payload, ctx.options.payloadTtlMs);
     const key = payloadKey(pointer);
     if (key === undefined) throw new InvalidError(`cannot store a payload behind ${pointer}`);
+    if (mode === 'once' && fence !== undefined && !fenceUp(ctx, fence)) throw fenceDown(fence, `the input behind ${pointer}`);
     const now = ctx.clock.now();
     const expiresAt = now + ttlMs;
     const current = live(key);

@@ -41,7 +41,8 @@ import {
   isTerminalRunStatus,
 } from '../ports/run-store.js';
 import { jsonObjectText } from '../model/workflow.js';
-import type { MemoryStoreContext } from './context.js';
+import { FENCE_TTL_MS } from '../model/fence.js';
+import { type MemoryStoreContext, raiseFence } from './context.js';
 
 // The embedded RunStore. Every method decides synchronously, within one tick, so a compare-and-set, a
 // create with its idempotency key and concurrency slot, or an inbox push cannot interleave with another
@@ -245,6 +246,7 @@ export function createMemoryRunStore(ctx: MemoryStoreContext): RunStore {
           });
         }
         const t = now();
+        if (u.fence !== undefined) raiseFence(ctx, u.fence, FENCE_TTL_MS);
         row.status = to;
         row.version += 1;
         row.updatedAt = t;

@@ -19,6 +19,7 @@ import type {
   TransitionRequest,
 } from '../ports/job-store.js';
 import { checkTenant, decodeQueryCursor } from './common.js';
+import { checkFence } from './fence.js';
 
 // Input checks and normalisation shared by the JobStore adapters, so that the memory and Redis backends
 // reject exactly the same requests with exactly the same errors. Nothing here touches a backend.
@@ -75,6 +76,8 @@ export type CheckedNewJob = {
   data: Array<[string, string]>;
   actor: string;
   reason: string;
+  /** Create only while this fence is up (model/fence.ts). */
+  fence: string | undefined;
 };
 
 export type CheckedTransition = {
@@ -222,6 +225,7 @@ export function checkNewJob(job: NewJob): CheckedNewJob {
     data,
     actor: optionalString(job.actor, 'actor', ''),
     reason: optionalString(job.reason, 'reason', ''),
+    fence: checkFence(job.fence, 'fence'),
   };
 }
 

@@ -2,6 +2,7 @@ import { DeniedError, InvalidError, NotFoundError, isSafeId } from '@cordum/core
 import { pointerKey, resultPointer } from '@cordum/protocol';
 import type { DeletePayloadOptions, PutPayload, PutResultOptions } from '../ports/pointer-store.js';
 import { checkTenant, checkTtlMs } from './common.js';
+import { checkFence } from './fence.js';
 
 // PointerStore input checks and the pointer → key rule, shared by the memory and Redis adapters.
 
@@ -47,6 +48,8 @@ export type CheckedPayload = {
   bytes: Buffer;
   contentType: string;
   ttlMs: number;
+  /** Write only while this fence is up (model/fence.ts). */
+  fence: string | undefined;
 };
 
 export function checkPutPayload(payload: PutPayload, defaultTtlMs: number): CheckedPayload {
@@ -60,7 +63,12 @@ export function checkPutPayload(payload: PutPayload, defaultTtlMs: number): Chec
     throw new InvalidError('contentType must be a non-empty string', { details: { content_type: contentType } });
   }
   const ttlMs = checkTtlMs(payload.ttlMs ?? defaultTtlMs);
-  return { bytes: typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes), contentType, ttlMs };
+  return {
+    bytes: typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes),
+    contentType,
+    ttlMs,
+    fence: checkFence(payload.fence, 'fence'),
+  };
 }
 
 export function checkUntilMs(untilMs: number): number {

@@ -14,6 +14,7 @@ import {
   isTerminalRunStatus,
 } from '../ports/run-store.js';
 import { checkTenant, decodeQueryCursor, invalidField, isPrintableText, show } from './common.js';
+import { checkFence } from './fence.js';
 import { checkWorkflowId, jsonObjectText } from './workflow.js';
 
 // RunStore input checks, stored formats and cursors, shared by the memory and Redis adapters so both
@@ -220,6 +221,7 @@ export type CheckedUpdate = {
   doc: Record<string, unknown> | undefined;
   /** The document being replaced, as the caller has it (RunUpdate.previousDoc). */
   previousDoc: unknown;
+  fence: string | undefined;
   labelsJson: string | undefined;
   /** undefined: keep; null: clear. */
   dueAt: number | null | undefined;
@@ -238,6 +240,7 @@ export function checkRunUpdate(update: RunUpdate): CheckedUpdate {
     terminal: status !== undefined && isTerminalRunStatus(status),
     doc: update.doc === undefined ? undefined : checkDoc(update.doc),
     previousDoc: update.previousDoc,
+    fence: checkFence(update.fence, 'fence'),
     labelsJson: update.labels === undefined ? undefined : labelsText(update.labels),
     dueAt: update.dueAt === undefined || update.dueAt === null ? update.dueAt : checkMillis(update.dueAt, 'dueAt'),
     timeline: checkTimelineEntries(update.timeline),

@@ -51,6 +51,8 @@ export type NewJob = {
   /** Recorded on the creation event. */
   actor?: string;
   reason?: string;
+  /** Create only if this fence is up (RunUpdate.fence); ConflictError(fence_down) otherwise, nothing written. */
+  fence?: string;
 };
 
 /** Fields a write may change. Omitted fields stay; null clears a nullable field. */

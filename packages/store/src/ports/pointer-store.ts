@@ -17,6 +17,8 @@ export type PutPayload = {
   contentType?: string;
   /** Time to live; omitted means the adapter default (REDIS_DATA_TTL, 24 h). */
   ttlMs?: number;
+  /** putContext only: write only if this fence is up (RunUpdate.fence); ConflictError(fence_down) otherwise. */
+  fence?: string;
 };
 
 /**

@@ -122,6 +122,11 @@ export type RunUpdate = {
    * place (copy-on-write, as the workflow reducer); without it the whole document is written.
    */
   previousDoc?: unknown;
+  /**
+   * Raised when the write happens (model/fence.ts): job creates and input writes fenced on it then succeed,
+   * and fail with fence_down if it did not happen, so they can be sent together with it.
+   */
+  fence?: string;
   /** Replaces the labels. */
   labels?: Record<string, string>;
   /** Sets (ms) or clears (null) the due time. A write that leaves the run terminal clears it: terminal runs are never due. */

@@ -199,6 +199,7 @@ export function createRedisJobStore(ctx: RedisStoreContext): JobStore {
           key.retired,
           key.timer('due'),
           key.timer('deadline'),
+          ...(input.fence === undefined ? [] : [ctx.keys.key('fence', input.fence)]),
         ],
         [
           input.id,

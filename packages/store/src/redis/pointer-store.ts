@@ -41,11 +41,12 @@ export function createRedisPointerStore(ctx: RedisStoreContext): PointerStore {
   };
 
   const put = async (mode: 'once' | 'replace', pointer: string, payload: PutPayload): Promise<string> => {
-    const { bytes, contentType, ttlMs } = checkPutPayload(payload, ctx.options.payloadTtlMs);
+    const { bytes, contentType, ttlMs, fence } = checkPutPayload(payload, ctx.options.payloadTtlMs);
     const key = keyOf(pointer);
     if (key === undefined) throw new InvalidError(`cannot store a payload behind ${pointer}`);
+    const keys = mode === 'once' && fence !== undefined ? [key, ctx.keys.key('fence', fence)] : [key];
     // The bytes go out as a Buffer, verbatim: binary-safe.
-    await putScript.run(client, [key], [mode, bytes, contentType, payload.tenant, sha256Hex(bytes), ttlMs, pointer]);
+    await putScript.run(client, keys, [mode, bytes, contentType, payload.tenant, sha256Hex(bytes), ttlMs, pointer]);
     return pointer;
   };
 

@@ -258,6 +258,7 @@ export function createRedisRunStore(ctx: RedisStoreContext): RunStore {
             key.inbox(tenant, id),
             key.inboxKeys(tenant, id),
             ...statusKeys(tenant),
+            ...(u.fence === undefined ? [] : [keys.key('fence', u.fence)]),
           ],
           [
             id,

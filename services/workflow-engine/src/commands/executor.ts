@@ -3,6 +3,7 @@ import { type Logger, isCordumError, newTraceId, toError } from '@cordum/core';
 import {
   AlertSeverity,
   JOB_STORED_HEADER,
+  type JobRequest,
   JobRequestSchema,
   Subjects,
   contextPointer,
@@ -13,7 +14,7 @@ import {
   storedRequestOf,
   submitMsgId,
 } from '@cordum/protocol';
-import type { JobStore, PointerStore } from '@cordum/store';
+import type { JobRecord, JobStore, PointerStore } from '@cordum/store';
 import type {
   CancelJobCommand,
   CompiledWorkflow,
@@ -44,6 +45,32 @@ import { jobRequestOf } from './job-request.js';
 
 export const ENGINE_ACTOR = 'workflow-engine';
 
+/** A dispatch's input write and job create, settled (or the error that kept them from being sent). */
+type Stored =
+  | { request: JobRequest; encoded: Uint8Array; traceId: string; put: PromiseSettledResult<string>; created: PromiseSettledResult<JobRecord> }
+  | { failed: unknown };
+
+/** Dispatches stored ahead of executing, by job id (Executor.storeAhead). */
+export type StoredAhead = ReadonlyMap<string, Promise<Stored>>;
+
+/** The most dispatches of one pass stored together with its run write (the rest follow it). */
+const AHEAD_MAX = 64;
+
+const isFenceDown = (r: PromiseSettledResult<unknown>): boolean => r.status === 'rejected' && isCordumError(r.reason) && r.reason.code === 'fence_down';
+const fenceWasDown = (s: Stored): boolean => !('failed' in s) && (isFenceDown(s.put) || isFenceDown(s.created));
+
+/** The dispatches of a reduction that execute() runs: a job also cancelled by it is neither dispatched nor cancelled. */
+function partition(commands: readonly RunCommand[]): { cancels: CancelJobCommand[]; rest: RunCommand[] } {
+  const dispatched = new Set(commands.flatMap((c) => (c.type === 'dispatch_job' ? [c.job_id] : [])));
+  const cancelled = new Set(commands.flatMap((c) => (c.type === 'cancel_job' ? [c.job_id] : [])));
+  return {
+    // Such a job needs no CANCELLED record either: the write that won for this reduction never had it
+    // dispatched, so no instance can be about to create it.
+    cancels: commands.filter((c): c is CancelJobCommand => c.type === 'cancel_job' && !dispatched.has(c.job_id)),
+    rest: commands.filter((c) => c.type !== 'cancel_job' && !(c.type === 'dispatch_job' && cancelled.has(c.job_id))),
+  };
+}
+
 export type ExecutorDeps = {
   bus: Bus;
   jobs: JobStore;
@@ -55,8 +82,14 @@ export type ExecutorDeps = {
 };
 
 export type Executor = {
+  /**
+   * Stores the inputs and jobs of (up to 64 of) the reduction's dispatches now, fenced on the run write sent
+   * just before (RunUpdate.fence): they are written only if that write happens. Call it in the same tick as
+   * the write so that all of it is one store round trip; hand the result to execute().
+   */
+  storeAhead(tenant: string, run: WorkflowRun, compiled: CompiledWorkflow, commands: readonly RunCommand[], fence: string): StoredAhead;
   /** Executes the commands; resolves with how many failed (each failure is logged). */
-  execute(tenant: string, run: WorkflowRun, compiled: CompiledWorkflow, commands: readonly RunCommand[]): Promise<number>;
+  execute(tenant: string, run: WorkflowRun, compiled: CompiledWorkflow, commands: readonly RunCommand[], ahead?: StoredAhead): Promise<number>;
   /** Publishes run/step status changes found in timeline entries (best effort). */
   publishStatus(tenant: string, run: WorkflowRun, entries: readonly TimelineEntry[]): Promise<void>;
 };
@@ -86,21 +119,30 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     await bus.publish(Subjects.jobSubmit, packet, { headers: { [JOB_STORED_HEADER]: '1' }, msgId: submitMsgId(jobId) });
   }
 
-  async function dispatch(tenant: string, run: WorkflowRun, compiled: CompiledWorkflow, cmd: DispatchJobCommand): Promise<'ok' | 'duplicate'> {
-    // The input's pointer is known before it is written (PointerStore.putContext writes contextPointer), so
-    // the input write and the job create go out together: one store round trip, executed in that order.
-    const contextPtr = contextPointer(cmd.job_id);
-    const request = jobRequestOf(cmd, {
-      tenant,
-      stepIndex: Math.max(0, compiled.order.indexOf(cmd.step_id)),
-      contextPtr,
-      defaultPriority: options.defaultPriority,
-    });
+  /**
+   * Writes a dispatch's input and job. The input's pointer is known before it is written
+   * (PointerStore.putContext writes contextPointer), so both go out together, and with `fence` also together
+   * with the run write they are fenced on. Never rejects: the outcomes are returned.
+   */
+  function store(tenant: string, run: WorkflowRun, compiled: CompiledWorkflow, cmd: DispatchJobCommand, fence?: string): Promise<Stored> {
+    let request: JobRequest;
+    let encoded: Uint8Array;
+    try {
+      request = jobRequestOf(cmd, {
+        tenant,
+        stepIndex: Math.max(0, compiled.order.indexOf(cmd.step_id)),
+        contextPtr: contextPointer(cmd.job_id),
+        defaultPriority: options.defaultPriority,
+      });
+      // Encoded once: the record's data.request and the doorbell's payload.
+      encoded = encodeBinary(JobRequestSchema, request);
+    } catch (err) {
+      return Promise.resolve({ failed: err });
+    }
     const traceId = cmd.trace_id ?? run.trace_id ?? newTraceId();
-    // Encoded once: the record's data.request and the doorbell's payload.
-    const encoded = encodeBinary(JobRequestSchema, request);
-    const [put, created] = await Promise.allSettled([
-      pointers.putContext(cmd.job_id, { tenant, bytes: JSON.stringify(cmd.input ?? null), contentType: 'application/json' }),
+    const fenced = fence === undefined ? {} : { fence };
+    return Promise.allSettled([
+      pointers.putContext(cmd.job_id, { tenant, bytes: JSON.stringify(cmd.input ?? null), contentType: 'application/json', ...fenced }),
       jobs.create({
         id: cmd.job_id,
         tenant,
@@ -111,13 +153,22 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         dueAt: deps.clock.now() + options.submitGraceMs,
         actor: ENGINE_ACTOR,
         reason: `workflow ${run.workflow_id} run ${run.id} step ${cmd.step_id} attempt ${cmd.attempt}`,
+        ...fenced,
       }),
-    ]);
+    ]).then(([put, created]) => ({ request, encoded, traceId, put, created }));
+  }
+
+  async function dispatch(tenant: string, run: WorkflowRun, compiled: CompiledWorkflow, cmd: DispatchJobCommand, early?: Promise<Stored>): Promise<'ok' | 'duplicate'> {
+    let stored = early === undefined ? undefined : await early;
+    // Sent with a run write that lost, or ahead of it: write them now.
+    if (stored === undefined || fenceWasDown(stored)) stored = await store(tenant, run, compiled, cmd);
+    if ('failed' in stored) throw stored.failed;
+    const { put, created, encoded, traceId } = stored;
     // Without its input the job is not announced: the command fails and is re-derived (the input written
     // again, the stored job then announced as a duplicate below). Should the input never be written, a
     // scheduler's pending replayer takes the job after submitGraceMs and it fails for its missing input.
     if (put.status === 'rejected') throw put.reason;
-    if (put.value !== contextPtr) throw new Error(`the pointer store wrote the input of ${cmd.job_id} at ${put.value}, not ${contextPtr}`);
+    if (put.value !== contextPointer(cmd.job_id)) throw new Error(`the pointer store wrote the input of ${cmd.job_id} at ${put.value}, not ${contextPointer(cmd.job_id)}`);
     if (created.status === 'rejected') {
       const err: unknown = created.reason;
       if (!(isCordumError(err) && err.code === 'already_exists')) throw err;
@@ -232,7 +283,16 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   }
 
   return {
-    async execute(tenant, run, compiled, commands) {
+    storeAhead(tenant, run, compiled, commands, fence) {
+      const ahead = new Map<string, Promise<Stored>>();
+      for (const cmd of partition(commands).rest) {
+        if (cmd.type !== 'dispatch_job' || ahead.size >= AHEAD_MAX) continue;
+        ahead.set(cmd.job_id, store(tenant, run, compiled, cmd, fence));
+      }
+      return ahead;
+    },
+
+    async execute(tenant, run, compiled, commands, ahead) {
       let failed = 0;
       const run1 = async (cmd: RunCommand): Promise<void> => {
         const log = { run_id: run.id, tenant, ...('step_id' in cmd && cmd.step_id !== undefined ? { step_id: cmd.step_id } : {}), ...('job_id' in cmd ? { job_id: cmd.job_id } : {}) };
@@ -240,7 +300,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
           let outcome: 'ok' | 'duplicate';
           switch (cmd.type) {
             case 'dispatch_job':
-              outcome = await dispatch(tenant, run, compiled, cmd);
+              outcome = await dispatch(tenant, run, compiled, cmd, ahead?.get(cmd.job_id));
               break;
             case 'cancel_job':
               outcome = await cancel(tenant, run, cmd);
@@ -259,15 +319,8 @@ export function createExecutor(deps: ExecutorDeps): Executor {
           logger.warn({ ...log, command: cmd.type, err: toError(err).message }, 'command failed; the reconciler retries it');
         }
       };
-      // Cancels first (a cancelled step's job must not outlive it), then dispatches and alerts. A job both
-      // dispatched and cancelled by the same reduction (e.g. run_started and a cancel reduced together) is
-      // neither dispatched nor cancelled.
-      // Such a job needs no CANCELLED record either: the write that won for this reduction never had it
-      // dispatched, so no instance can be about to create it.
-      const dispatched = new Set(commands.flatMap((c) => (c.type === 'dispatch_job' ? [c.job_id] : [])));
-      const cancels = commands.filter((c) => c.type === 'cancel_job' && !dispatched.has(c.job_id));
-      const cancelled = new Set(commands.flatMap((c) => (c.type === 'cancel_job' ? [c.job_id] : [])));
-      const rest = commands.filter((c) => c.type !== 'cancel_job' && !(c.type === 'dispatch_job' && cancelled.has(c.job_id)));
+      // Cancels first (a cancelled step's job must not outlive it), then dispatches and alerts.
+      const { cancels, rest } = partition(commands);
       await eachLimited(cancels, 32, run1);
       await eachLimited(rest, 64, run1);
       return failed;

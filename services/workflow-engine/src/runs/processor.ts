@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { type Logger, toError } from '@cordum/core';
+import { type Logger, newId, toError } from '@cordum/core';
 import { isTerminalJobState } from '@cordum/protocol';
 import {
   type InboxEvent,
@@ -23,7 +23,7 @@ import {
   reduce,
 } from '@cordum/workflow';
 import type { StoreClock } from '../clock/store-clock.js';
-import type { Executor } from '../commands/executor.js';
+import type { Executor, StoredAhead } from '../commands/executor.js';
 import type { WorkflowEngineMetrics } from '../metrics.js';
 import type { WorkflowEngineOptions } from '../options.js';
 import { jobResultEvent } from './job-events.js';
@@ -282,19 +282,26 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
       }
       const lastSeq = inbox.length === 0 ? undefined : (inbox[inbox.length - 1] as InboxEvent).seq;
       const needsWrite = r.changed || lastSeq !== undefined || dueAt !== loaded.dueAt;
+      let ahead: StoredAhead | undefined;
       if (needsWrite) {
         const t1 = performance.now();
         next.version = loaded.version + 1;
-        const res = await runs.update(tenant, runId, {
+        // The steps' inputs and jobs go out right behind the write, fenced on it: one store round trip, and
+        // nothing of them is written if the write loses (see Executor.storeAhead).
+        const fence = r.commands.some((c) => c.type === 'dispatch_job') ? `wf-${newId()}` : undefined;
+        const writing = runs.update(tenant, runId, {
           expectedVersion: loaded.version,
           ...(r.changed ? { status: next.status, doc: next, ...(loaded.stored ? { previousDoc: loaded.run } : {}) } : {}),
           dueAt,
           ...(r.timeline.length === 0 ? {} : { timeline: r.timeline.map((e) => ({ key: `seq:${e.seq}`, data: e })) }),
           ...(lastSeq === undefined ? {} : { ackInbox: lastSeq }),
+          ...(fence === undefined ? {} : { fence }),
           // This process keeps the document it wrote: the store answers with the new version only.
           reply: 'version',
         });
-        metrics.casSeconds.observe((performance.now() - t1) / 1000);
+        ahead = fence === undefined ? undefined : executor.storeAhead(tenant, next, compiled, r.commands, fence);
+        const res = await writing.finally(() => metrics.casSeconds.observe((performance.now() - t1) / 1000));
+        if (res.outcome !== 'updated' && ahead !== undefined) await Promise.all(ahead.values());
         if (res.outcome === 'not_found') {
           written.delete(key);
           return false;
@@ -323,7 +330,7 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
 
       const commands = mode.reconcile && !terminal ? dedupe([...r.commands, ...reconcileCommands(next, { compiled })]) : r.commands;
       if (mode.reconcile && commands.length > r.commands.length) metrics.reconcilerActions.inc({ kind: 'commands_rederived' });
-      const failed = await executor.execute(tenant, next, compiled, commands);
+      const failed = await executor.execute(tenant, next, compiled, commands, ahead);
       await executor.publishStatus(tenant, next, r.timeline);
       if (failed > 0) logger.warn({ run_id: runId, tenant, failed }, 'some commands failed; the run is due again after the command grace');
       scheduleWake(tenant, runId, terminal ? undefined : timerDue);
