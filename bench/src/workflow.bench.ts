@@ -73,6 +73,13 @@ async function engineTotals(metricsPort: number): Promise<EngineTotals> {
   };
 }
 
+/** How many values there are of each whole number (the overheads are whole ms). */
+function histogram(values: readonly number[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of [...values].sort((a, b) => a - b)) out[String(v)] = (out[String(v)] ?? 0) + 1;
+  return out;
+}
+
 /** Mean ms between two readings. */
 const meanMs = (a: [number, number], b: [number, number]): number => round(((b[0] - a[0]) / Math.max(1, b[1] - a[1])) * 1000);
 
@@ -173,7 +180,8 @@ export async function workflowBenchmarks(): Promise<BenchResult[]> {
       p99_ms: round(percentile(sorted, 0.99)),
       notes:
         `p50/p99 = engine overhead per step (job terminal in the JobStore → next step's job stored, store clock, 1 ms resolution; target p50 <= 2 ms), ` +
-        `mean ${round(overheads.reduce((a, b) => a + b, 0) / overheads.length)} ms (the two stamps' millisecond rounding averages out over the steps); ` +
+        `mean ${round(overheads.reduce((a, b) => a + b, 0) / overheads.length)} ms (the two stamps' millisecond rounding averages out over the steps), ` +
+        `steps by overhead ms ${JSON.stringify(histogram(overheads))}; ` +
         `${round((chainSeconds * 1000) / CHAIN)} ms per step end to end; engine means per pass in the chain: reduce ${meanMs(before.reduce, after.reduce)} ms, compare-and-set ${meanMs(before.cas, after.cas)} ms`,
     });
   } finally {
