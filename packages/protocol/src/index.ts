@@ -262,8 +262,10 @@ export {
   WORKFLOW_COMMAND_VERSION,
   type WorkflowCommand,
   type WorkflowCommandKind,
+  type JobFinalOutcome,
   decodeWorkflowCommand,
   encodeWorkflowCommand,
   jobFinalCommand,
+  looksLikeWorkflowJobId,
   workflowRunOfJob,
 } from './workflow-command.js';

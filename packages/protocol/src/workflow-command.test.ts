@@ -36,6 +36,17 @@ describe('workflow command doorbell', () => {
     expect(jobFinalCommand({ id: 'plain-job', tenant: 'acme', labels: {} })).toBeUndefined();
   });
 
+  it('carries the terminal outcome the scheduler wrote, and decodes it back (bad outcomes are left out)', () => {
+    const job = { id: 'run-1:a@1', tenant: 'acme', labels: { run_id: 'run-1' }, state: 'FAILED', resultPtr: null, errorCode: 'boom', errorMessage: 'it broke' };
+    const command = jobFinalCommand(job);
+    expect(command).toEqual({ kind: 'event', tenant: 'acme', run_id: 'run-1', job_id: 'run-1:a@1', outcome: { state: 'FAILED', error_code: 'boom', error_message: 'it broke' } });
+    expect(decodeWorkflowCommand(encodeWorkflowCommand(command as NonNullable<typeof command>))?.outcome).toEqual({ state: 'FAILED', error_code: 'boom', error_message: 'it broke' });
+    const raw = (outcome: unknown) => new TextEncoder().encode(JSON.stringify({ v: 1, kind: 'event', tenant: 't', run_id: 'r', job_id: 'r:a@1', outcome }));
+    expect(decodeWorkflowCommand(raw({ state: 'SUCCEEDED', result_ptr: 7 }))?.outcome).toBeUndefined();
+    expect(decodeWorkflowCommand(raw({ result_ptr: 'x' }))?.outcome).toBeUndefined();
+    expect(decodeWorkflowCommand(raw({ state: 'SUCCEEDED', result_ptr: 'redis://res:r:a@1' }))?.outcome).toEqual({ state: 'SUCCEEDED', result_ptr: 'redis://res:r:a@1' });
+  });
+
   it('rejects what is not a version-1 command', () => {
     const enc = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
     for (const bad of ['not json', 'null', [1], { v: 2, kind: 'start', tenant: 't', run_id: 'r' }, { v: 1, kind: 'stop', tenant: 't', run_id: 'r' }, { v: 1, kind: 'start', tenant: '', run_id: 'r' }, { v: 1, kind: 'event', tenant: 't' }]) {

@@ -15,6 +15,9 @@
 -- KEYS[11 + 2n] t:<tenant>:jobs:slots        concurrency slots: hash job id -> actor ("" for none)
 -- KEYS[12 + 2n] t:<tenant>:jobs:actor-slots  hash actor -> slots the actor holds
 -- KEYS[13 + 2n] jobs:slot-tenants            set of tenants holding slots (leak repair walks it)
+-- KEYS[14 + 2n] fence:<token>, optional, with a terminal `to`: raised for 60 s (model/fence.ts) with the
+--   job's outcome as stored: tenant, run_id label, state, resultPtr, errorCode, errorMessage, each
+--   "<byte length>:<text>"
 --
 -- ARGV[1] id      ARGV[2] tenant     ARGV[3] to      ARGV[4] "1" when `to` is terminal
 -- ARGV[5] expected version, or ""    ARGV[6] actor   ARGV[7] reason   ARGV[8] "1" when a reason was given
@@ -198,6 +201,17 @@ if slots and not keepsSlot then
 elseif takeSlot and redis.call('HSETNX', KEYS[sk], id, slotActor) == 1 then
   if slotActor ~= '' then redis.call('HINCRBY', KEYS[sk + 1], slotActor, 1) end
   redis.call('SADD', KEYS[sk + 2], tenant)
+end
+
+local fenceKey = KEYS[14 + 2 * n]
+if fenceKey and terminal then
+  local o = redis.call('HMGET', KEYS[1], 'tenant', 'l:run_id', 'state', 'resultPtr', 'errorCode', 'errorMessage')
+  local value = ''
+  for i = 1, 6 do
+    local text = o[i] or ''
+    value = value .. string.len(text) .. ':' .. text
+  end
+  redis.call('SET', fenceKey, value, 'PX', 60000)
 end
 
 return redis.call('HGETALL', KEYS[1])

@@ -11,7 +11,8 @@
 -- KEYS[7]  t:<tenant>:run-inbox:<id>      KEYS[8] t:<tenant>:run-inkeys:<id>
 -- KEYS[8 + i] t:<tenant>:runs:status:<status_i>  for every status i = 1..s named in ARGV (so the script
 --   never builds a key name)
--- KEYS[9 + s] fence:<token>, optional: raised (for 60 s, model/fence.ts FENCE_TTL_MS) when the write happens
+-- KEYS[8 + s + j] fence:<token_j> for every required fence j = 1..r (see ARGV), then optionally
+-- KEYS[9 + s + r] fence:<token>: raised (for 60 s, model/fence.ts FENCE_TTL_MS) when the write happens
 --
 -- ARGV[1] id      ARGV[2] tenant      ARGV[3] expected version
 -- ARGV[4] new status or '' (keep)     ARGV[5] '1' when the new status is terminal
@@ -20,12 +21,14 @@
 -- ARGV[10] timeline entries kept
 -- ARGV[11] reply: 'v' answers only version, status and updatedAt (the document is not sent back), else ''
 -- ARGV[12] s, then s status names (matching KEYS[9..8+s]); then n, then n timeline pairs: key or '', tail;
+--   then r, then r values: the write happens only if each required fence holds its value;
 --   then the document's parts (model/run-doc.ts), when ARGV[6] is set: 'full' or 'delta', then m, then m
 --   pairs field, JSON; then d, then d part fields to remove. A full write removes every other part field.
 --
--- Returns {'updated', record pairs} | {'conflict', record pairs} | {'not_found'} | {'full'} (a delta write to
--- a record not stored in parts: nothing written, the caller writes the whole document); with ARGV[11] = 'v'
--- the pairs are only version, status and updatedAt.
+-- Returns {'updated', record pairs} | {'conflict', record pairs} | {'not_found'} | {'fenced'} (a required
+-- fence is down or holds another value: nothing written) | {'full'} (a delta write to a record not stored in
+-- parts: nothing written, the caller writes the whole document); with ARGV[11] = 'v' the pairs are only
+-- version, status and updatedAt.
 -- Fails with "CORDUM invalid_transition {current_status, to, message}" when a terminal status would change.
 
 -- @include run-common
@@ -46,7 +49,14 @@ if tonumber(cur[2]) ~= tonumber(ARGV[3]) then
 end
 
 local n = 13 + tonumber(ARGV[12])
-local docAt = n + 1 + 2 * tonumber(ARGV[n])
+local reqAt = n + 1 + 2 * tonumber(ARGV[n])
+local r = tonumber(ARGV[reqAt])
+for j = 1, r do
+  if redis.call('GET', KEYS[8 + tonumber(ARGV[12]) + j]) ~= ARGV[reqAt + j] then
+    return { 'fenced' }
+  end
+end
+local docAt = reqAt + 1 + r
 local docMode = ARGV[docAt]
 if ARGV[6] ~= '' and docMode == 'delta' and redis.call('HGET', KEYS[1], 'layout') ~= '2' then
   return { 'full' }
@@ -113,7 +123,7 @@ end
 
 appendTimeline(KEYS[1], KEYS[5], KEYS[6], nowText, tonumber(ARGV[10]), n + 1, tonumber(ARGV[n]))
 
-local fenceKey = KEYS[9 + s]
+local fenceKey = KEYS[9 + s + r]
 if fenceKey then
   redis.call('SET', fenceKey, '1', 'PX', 60000)
 end

@@ -1,6 +1,7 @@
 // @cordum/store: the store ports. Adapters live in @cordum/store/memory and @cordum/store/redis.
 export { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, type Page, type PageQuery, SYSTEM_TENANT } from './ports/common.js';
 export { decodeCursor, encodeCursor, pageLimit } from './ports/cursor.js';
+export { type JobOutcome, jobFinalFence, outcomeFenceValue } from './model/fence.js';
 export {
   type ResolvedStoreOptions,
   STORE_DEFAULTS,
@@ -36,6 +37,7 @@ export {
   type AppendedEntry,
   type CreateRunResult,
   type DueRun,
+  type FenceRequirement,
   type InboxEvent,
   type NewRun,
   type NewRunTimelineEntry,

@@ -40,11 +40,12 @@ import {
   type JobState,
   isTerminalJobState,
   jobFinalCommand,
+  looksLikeWorkflowJobId,
   jobStateToStatus,
   newPacket,
   OutputCheckRequestSchema,
 } from '@cordum/protocol';
-import type { DlqStore, JobPatch, JobRecord, JobStore, PointerStore, SlotRequest } from '@cordum/store';
+import { type DlqStore, type JobPatch, type JobRecord, type JobStore, type PointerStore, type SlotRequest, jobFinalFence } from '@cordum/store';
 import {
   type AttemptPolicy,
   type Outcome,
@@ -279,6 +280,8 @@ export function createEngine(deps: EngineDeps) {
         ...(expectVersion ? { expectedVersion: job.version } : {}),
         ...(via === undefined ? {} : { via }),
         ...(slot === undefined ? {} : { slot }),
+        // A workflow job's outcome, for the engine's run write to confirm (see ringWorkflow).
+        ...(isTerminalJobState(to) && looksLikeWorkflowJobId(job.id) ? { fence: jobFinalFence(job.id) } : {}),
       });
       if (isTerminalJobState(to)) await ringWorkflow(moved);
       return moved;
@@ -292,9 +295,11 @@ export function createEngine(deps: EngineDeps) {
   }
 
   /**
-   * After the terminal write of a workflow job: the job-final doorbell on sys.workflow.command, so a workflow
-   * engine that got the job's sys.job.result before this write (and found it not terminal) reads it now
-   * instead of polling. Best effort: the engine's own fallback and reconciler cover a lost doorbell.
+   * After the terminal write of a workflow job: the job-final doorbell on sys.workflow.command, with the
+   * outcome just written, so a workflow engine that got the job's sys.job.result before this write (and found
+   * it not terminal) acts now instead of polling. The write raised the job's final fence with that outcome,
+   * which the engine's run write requires. Best effort: the engine's own fallback and reconciler cover a
+   * lost doorbell.
    */
   async function ringWorkflow(done: JobRecord): Promise<void> {
     const command = jobFinalCommand(done);

@@ -19,7 +19,7 @@ import {
   encodePacket,
   newPacket,
 } from '@cordum/protocol';
-import type { Stores } from '@cordum/store';
+import { type JobOutcome, type Stores, jobFinalFence, outcomeFenceValue } from '@cordum/store';
 import { createMemoryStores } from '@cordum/store/memory';
 import { eventually } from '@cordum/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -569,11 +569,33 @@ describe('leases, retries and time', () => {
     const plain = await submitRaw(bus, stores, { topic: 'job.echo', labels: { run_id: 'wfrun-1' } });
     await eventually(async () => expect(await stateOf(plain)).toBe('SUCCEEDED'));
     await eventually(() => expect(rung).toHaveLength(2));
+    const stored = await job(failed);
     expect(rung.map((r) => r.command).sort((x, y) => (x?.job_id ?? '').localeCompare(y?.job_id ?? ''))).toEqual([
-      { v: 1, kind: 'event', tenant: 'default', run_id: 'wfrun-1', job_id: ok },
-      { v: 1, kind: 'event', tenant: 'default', run_id: 'wfrun-1', job_id: failed },
+      { v: 1, kind: 'event', tenant: 'default', run_id: 'wfrun-1', job_id: ok, outcome: { state: 'SUCCEEDED', result_ptr: `redis://res:${ok}` } },
+      {
+        v: 1,
+        kind: 'event',
+        tenant: 'default',
+        run_id: 'wfrun-1',
+        job_id: failed,
+        outcome: { state: 'FAILED', error_code: stored?.errorCode, error_message: 'step failed' },
+      },
     ]);
     expect(rung.map((r) => r.state).sort()).toEqual(['FAILED', 'SUCCEEDED']);
+    // The terminal write raised each job's final fence with the outcome the doorbell carries.
+    let probes = 0;
+    const fenceHolds = async (jobId: string, outcome: Omit<JobOutcome, 'tenant' | 'runId'>): Promise<boolean> => {
+      const probe = `probe-${++probes}`;
+      await stores.runs.create({ tenant: 'default', id: probe, workflowId: 'wf-x', workflowVersion: 1, doc: {} });
+      const res = await stores.runs.update('default', probe, {
+        expectedVersion: 1,
+        requires: [{ fence: jobFinalFence(jobId), value: outcomeFenceValue({ tenant: 'default', runId: 'wfrun-1', ...outcome }) }],
+      });
+      return res.outcome === 'updated';
+    };
+    expect(await fenceHolds(ok, { state: 'SUCCEEDED', resultPtr: `redis://res:${ok}`, errorCode: null, errorMessage: null })).toBe(true);
+    expect(await fenceHolds(failed, { state: 'FAILED', resultPtr: null, errorCode: stored?.errorCode ?? null, errorMessage: 'step failed' })).toBe(true);
+    expect(await fenceHolds(failed, { state: 'SUCCEEDED', resultPtr: null, errorCode: null, errorMessage: null })).toBe(false);
   });
 
   it('the first terminal result wins; a later one is ignored', async () => {

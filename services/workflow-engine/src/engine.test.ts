@@ -8,6 +8,7 @@ import {
   jobFinalCommand,
   newPacket,
 } from '@cordum/protocol';
+import { jobFinalFence } from '@cordum/store';
 import { type WorkflowRun, createRun, prepareRerun, reduce } from '@cordum/workflow';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Harness, createHarness } from './testing/harness.js';
@@ -332,12 +333,14 @@ describe('result wake-ups racing the terminal write', () => {
     const packet = newPacket({ traceId: 't', senderId: 'test-worker', payload: { case: 'jobResult', value: { jobId, status, workerId: 'w' } } });
     await h.bus.publish(Subjects.jobResult, encodePacket(packet));
   }
+  /** The scheduler's terminal write: the job's final fence raised with its outcome, then the doorbell. */
   async function terminalWrite(h: Harness, jobId: string, to: 'SUCCEEDED' | 'FAILED', ring = true): Promise<void> {
     const done = await h.stores.jobs.transition(jobId, {
       from: ['RUNNING'],
       to,
       actor: 'test-scheduler',
       patch: to === 'FAILED' ? { errorCode: 'job_failed', errorMessage: 'boom' } : {},
+      fence: jobFinalFence(jobId),
     });
     const cmd = jobFinalCommand(done);
     if (ring && cmd !== undefined) await h.bus.publish(Subjects.workflowCommand, encodeWorkflowCommand(cmd));
@@ -357,9 +360,34 @@ describe('result wake-ups racing the terminal write', () => {
     expect((await h.run(id)).steps['a']?.status).toBe('running');
     await terminalWrite(h, `${id}:a@1`, 'SUCCEEDED');
     await h.waitFor(id, (r) => r.steps['a']?.status === 'succeeded' && r.steps['b']?.status === 'running', 2000);
-    expect(await counter(h, 'workflow_result_wakeups_total', { outcome: 'terminal_after_doorbell' })).toBe(1);
+    // Delivered on the doorbell's word (the outcome it carried), confirmed by the run write.
+    expect(await counter(h, 'workflow_result_wakeups_total', { outcome: 'terminal_on_doorbell_word' })).toBe(1);
+    expect(await counter(h, 'workflow_result_wakeups_total', { outcome: 'outcome_not_confirmed' })).toBe(0);
     expect(await counter(h, 'workflow_result_wakeups_total', { outcome: 'terminal_after_poll' })).toBe(0);
     expect(await counter(h, 'workflow_doorbells_total', { kind: 'job_final', outcome: 'accepted' })).toBe(1);
+  });
+
+  it('a doorbell whose outcome the store does not confirm: the run gets the stored outcome, read from the JobStore', async () => {
+    const h = await harness({ resultWaitMs: 10_000 });
+    await h.jobs(() => 'hang');
+    const id = await h.startRun({ id: 'liar', steps: { a: { topic: 'job.t.a' }, b: { topic: 'job.t.b', depends_on: ['a'] } } });
+    const jobId = `${id}:a@1`;
+    await running(h, jobId);
+    // Stored FAILED (fatal code, no retry), but a doorbell claims SUCCEEDED.
+    await h.stores.jobs.transition(jobId, {
+      from: ['RUNNING'],
+      to: 'FAILED',
+      actor: 'test-scheduler',
+      patch: { errorCode: 'job_invalid_input', errorMessage: 'bad input' },
+      fence: jobFinalFence(jobId),
+    });
+    const lie = { kind: 'event' as const, tenant: 'default', run_id: id, job_id: jobId, outcome: { state: 'SUCCEEDED' } };
+    await h.bus.publish(Subjects.workflowCommand, encodeWorkflowCommand(lie));
+    const run = await h.waitFor(id, terminal, 5000);
+    expect(run.status).toBe('failed');
+    expect(run.steps['a']).toMatchObject({ status: 'failed', attempts: 1, error: { message: expect.stringContaining('bad input') as unknown } });
+    expect(run.steps['b']?.status).toBe('skipped');
+    expect(await counter(h, 'workflow_result_wakeups_total', { outcome: 'outcome_not_confirmed' })).toBe(1);
   });
 
   it('without the doorbell, falls back to looking again', async () => {

@@ -28,8 +28,8 @@ import {
 } from '../model/job.js';
 import type { Page } from '../ports/common.js';
 import type { DueJob, JobEvent, JobRecord, JobStore, SlotUsage } from '../ports/job-store.js';
-import { type MemoryStoreContext, fenceUp } from './context.js';
-import { fenceDown } from '../model/fence.js';
+import { FENCE_TTL_MS, fenceDown, outcomeFenceValue } from '../model/fence.js';
+import { type MemoryStoreContext, fenceUp, raiseFence } from './context.js';
 
 // The embedded JobStore. Every method runs synchronously to completion inside one tick, so a
 // compare-and-set cannot interleave with another write: that is this backend's atomicity. Records are kept
@@ -339,7 +339,9 @@ export function createMemoryJobStore(ctx: MemoryStoreContext): JobStore {
         if (req.terminal) retire(row, t);
         if (!req.keepsSlot) releaseSlot(row.tenant, row.id);
         else if (req.slot !== null) takeSlot(row, req.slot);
-        return toRecord(row);
+        const record = toRecord(row);
+        if (req.fence !== undefined) raiseFence(ctx, req.fence, FENCE_TTL_MS, outcomeFenceValue({ ...record, runId: record.labels['run_id'] ?? '' }));
+        return record;
       });
     },
 

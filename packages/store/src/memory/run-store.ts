@@ -42,7 +42,7 @@ import {
 } from '../ports/run-store.js';
 import { jsonObjectText } from '../model/workflow.js';
 import { FENCE_TTL_MS } from '../model/fence.js';
-import { type MemoryStoreContext, raiseFence } from './context.js';
+import { type MemoryStoreContext, fenceValue, raiseFence } from './context.js';
 
 // The embedded RunStore. Every method decides synchronously, within one tick, so a compare-and-set, a
 // create with its idempotency key and concurrency slot, or an inbox push cannot interleave with another
@@ -237,6 +237,7 @@ export function createMemoryRunStore(ctx: MemoryStoreContext): RunStore {
         if (row === undefined) return { outcome: 'not_found' as const };
         const answer = u.versionOnly ? toSummary : toRecord;
         if (row.version !== u.expectedVersion) return { outcome: 'conflict' as const, current: answer(row) };
+        if (u.requires.some((r) => fenceValue(ctx, r.fence) !== r.value)) return { outcome: 'fenced' as const };
         const to = u.status ?? row.status;
         if (isTerminalRunStatus(row.status) && to !== row.status) {
           const message = terminalStatusMessage(id, row.status, to);

@@ -97,6 +97,8 @@ export type CheckedTransition = {
   keepsSlot: boolean;
   /** The slot to take (see TransitionRequest.slot), or null. */
   slot: CheckedSlot | null;
+  /** Raised with the job's outcome when a terminal write happens (TransitionRequest.fence). */
+  fence: string | undefined;
 };
 
 /** A slot request after validation: "" for no actor, 0 for no limit. */
@@ -296,6 +298,7 @@ export function checkTransition(request: TransitionRequest): CheckedTransition {
     via,
     keepsSlot: SLOT_STATES.includes(to),
     slot: checkSlot(request.slot, to),
+    fence: isTerminalJobState(to) ? checkFence(request.fence, 'fence') : undefined,
   };
 }
 

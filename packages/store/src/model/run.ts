@@ -8,13 +8,14 @@ import {
   RUN_STATUSES,
   type RunQuery,
   type RunStatus,
+  type FenceRequirement,
   type RunUpdate,
   type RunTimelineEntry,
   isRunStatus,
   isTerminalRunStatus,
 } from '../ports/run-store.js';
 import { checkTenant, decodeQueryCursor, invalidField, isPrintableText, show } from './common.js';
-import { checkFence } from './fence.js';
+import { checkFence, checkRequirements } from './fence.js';
 import { checkWorkflowId, jsonObjectText } from './workflow.js';
 
 // RunStore input checks, stored formats and cursors, shared by the memory and Redis adapters so both
@@ -222,6 +223,7 @@ export type CheckedUpdate = {
   /** The document being replaced, as the caller has it (RunUpdate.previousDoc). */
   previousDoc: unknown;
   fence: string | undefined;
+  requires: FenceRequirement[];
   labelsJson: string | undefined;
   /** undefined: keep; null: clear. */
   dueAt: number | null | undefined;
@@ -241,6 +243,7 @@ export function checkRunUpdate(update: RunUpdate): CheckedUpdate {
     doc: update.doc === undefined ? undefined : checkDoc(update.doc),
     previousDoc: update.previousDoc,
     fence: checkFence(update.fence, 'fence'),
+    requires: checkRequirements(update.requires),
     labelsJson: update.labels === undefined ? undefined : labelsText(update.labels),
     dueAt: update.dueAt === undefined || update.dueAt === null ? update.dueAt : checkMillis(update.dueAt, 'dueAt'),
     timeline: checkTimelineEntries(update.timeline),

@@ -97,6 +97,11 @@ export type TransitionRequest = {
    * holds its limit. See SlotRequest.
    */
   slot?: SlotRequest;
+  /**
+   * With a terminal `to`: raises this fence (jobFinalFence(id)) with the job's outcome as stored
+   * (outcomeFenceValue) in the same write, for RunUpdate.requires (model/fence.ts).
+   */
+  fence?: string;
 };
 
 /**

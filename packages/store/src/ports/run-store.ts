@@ -108,6 +108,9 @@ export type CreateRunResult =
   | { outcome: 'limit_reached'; active: number; limit: number };
 
 /** A compare-and-set write. Omitted fields stay as they are. */
+/** A fence that must be up with this value for a write to happen (model/fence.ts). */
+export type FenceRequirement = { fence: string; value: string };
+
 export type RunUpdate = {
   /** The version the caller read; the write happens only if the run is still at it. */
   expectedVersion: number;
@@ -127,6 +130,11 @@ export type RunUpdate = {
    * and fail with fence_down if it did not happen, so they can be sent together with it.
    */
   fence?: string;
+  /**
+   * The write happens only if each fence is up with that value (a job's final fence: the outcome the caller
+   * acted on is the stored one); otherwise nothing is written and the outcome is `fenced`.
+   */
+  requires?: readonly FenceRequirement[];
   /** Replaces the labels. */
   labels?: Record<string, string>;
   /** Sets (ms) or clears (null) the due time. A write that leaves the run terminal clears it: terminal runs are never due. */
@@ -155,6 +163,8 @@ export type UpdateRunResult =
   | { outcome: 'updated'; run: RunRecord }
   /** Nothing written: the run is no longer at expectedVersion. `current` is what it is now. */
   | { outcome: 'conflict'; current: RunRecord }
+  /** Nothing written: a fence of `requires` is down or holds another value. */
+  | { outcome: 'fenced' }
   | { outcome: 'not_found' };
 
 /** UpdateRunResult of a `reply: 'version'` write. */
@@ -162,6 +172,7 @@ export type UpdateRunVersionResult =
   | { outcome: 'updated'; run: RunWriteSummary }
   /** Nothing written: the run is no longer at expectedVersion. */
   | { outcome: 'conflict'; current: RunWriteSummary }
+  | { outcome: 'fenced' }
   | { outcome: 'not_found' };
 
 export type PushEventResult =

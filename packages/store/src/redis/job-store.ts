@@ -253,6 +253,7 @@ export function createRedisJobStore(ctx: RedisStoreContext): JobStore {
           fromArgs.push(f.state, f.allowed ? '1' : '0');
         }
         keysList.push(key.slots(tenant), key.actorSlots(tenant), key.slotTenants);
+        if (req.fence !== undefined) keysList.push(keys.key('fence', req.fence));
         try {
           const reply = await transitionScript.run(client, keysList, [
             id,

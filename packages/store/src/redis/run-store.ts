@@ -258,6 +258,7 @@ export function createRedisRunStore(ctx: RedisStoreContext): RunStore {
             key.inbox(tenant, id),
             key.inboxKeys(tenant, id),
             ...statusKeys(tenant),
+            ...u.requires.map((r) => keys.key('fence', r.fence)),
             ...(u.fence === undefined ? [] : [keys.key('fence', u.fence)]),
           ],
           [
@@ -275,6 +276,8 @@ export function createRedisRunStore(ctx: RedisStoreContext): RunStore {
             String(RUN_STATUSES.length),
             ...RUN_STATUSES,
             ...entryArgs(u.timeline),
+            String(u.requires.length),
+            ...u.requires.map((r) => r.value),
             ...(doc === undefined ? [] : docArgs(doc)),
           ],
         );
@@ -288,6 +291,7 @@ export function createRedisRunStore(ctx: RedisStoreContext): RunStore {
           continue;
         }
         if (kind === 'not_found') return { outcome: 'not_found' };
+        if (kind === 'fenced') return { outcome: 'fenced' };
         throw new TerminalError(`run-update answered ${kind}`);
       }
     }) as RunStore['update'],

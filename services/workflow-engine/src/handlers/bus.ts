@@ -1,26 +1,27 @@
 import type { Bus, BusMessage, Subscription } from '@cordum/bus';
 import { type Logger, isSafeId, isSafeTenantId, toError } from '@cordum/core';
-import { JobStatus, QueueGroups, Subjects, decodePacket, decodeWorkflowCommand } from '@cordum/protocol';
-import type { JobStore, PointerStore } from '@cordum/store';
+import { type JobFinalOutcome, type JobState, JobStatus, QueueGroups, Subjects, decodePacket, decodeWorkflowCommand } from '@cordum/protocol';
+import { type JobStore, type PointerStore, jobFinalFence, outcomeFenceValue } from '@cordum/store';
 import type { WorkflowEngineMetrics } from '../metrics.js';
 import type { WorkflowEngineOptions } from '../options.js';
-import { jobResultEvent, looksLikeWorkflowJob, runOfJob } from '../runs/job-events.js';
+import { type PrefetchedOutput, jobResultEvent, looksLikeWorkflowJob, runOfJob } from '../runs/job-events.js';
 import type { RunProcessor } from '../runs/processor.js';
 
 // Thin bus adapters. sys.workflow.command is a doorbell ("run X of tenant T has work"): the run and its inbox
-// in the store are the command. sys.job.result is only a wake-up: the job's terminal state is read from the
-// JobStore (the scheduler writes it, owning job-level retries), queued in the run's inbox, and the run is
-// processed.
+// in the store are the command. sys.job.result is only a wake-up: the job's terminal state comes from the
+// JobStore (the scheduler writes it, owning job-level retries) and is reduced in the run's next pass.
 //
 // The result message races the scheduler's terminal write: the engine often reads the job a moment before
 // the write. It does not poll then: the scheduler rings again after its terminal write of a workflow job —
-// a job-final doorbell, `{kind: 'event', run_id, job_id}` on sys.workflow.command — and the engine reads the
-// job once more when it arrives. Both messages only say "look at job J"; one wake-up per job is in flight in
-// an instance (a second message for the job joins it), and a job already delivered is not looked at again.
-// Whichever comes first acts on the JobStore's state, with one exception: a FAILED job is delivered only
-// with its result message, which says whether the failure was fatal (FAILED_FATAL: no step retry). A lost
-// doorbell (or one another instance got) costs the slow fallback looks (resultWaitMs in all), then the
-// reconciler's stale sweep.
+// a job-final doorbell, `{kind: 'event', run_id, job_id, outcome}` on sys.workflow.command — carrying the
+// outcome it wrote. The engine acts on that outcome without reading the job, but only in a run write that
+// requires the job's final fence (raised by the same terminal write, @cordum/store model/fence.ts) to hold it:
+// the store confirms the outcome atomically, and a write it refuses makes the engine read the job instead.
+// The result message's first look reads the output it names together with the job, so the doorbell usually
+// finds it read already. One wake-up per job is in flight in an instance, and a job already delivered is not
+// looked at again. A FAILED job is delivered only with its result message, which says whether the failure
+// was fatal (FAILED_FATAL: no step retry). A lost doorbell (or one another instance got) costs the slow
+// fallback looks (resultWaitMs in all), then the reconciler's stale sweep.
 
 export type BusHandlersDeps = {
   bus: Bus;
@@ -49,11 +50,17 @@ type Wait = {
   rung: boolean;
   /** Ends the current wait early (a doorbell). */
   wake: (() => void) | undefined;
-  /** The result pointer the result message named: later looks read it together with the job. */
+  /** The result pointer the result message named: looks read it together with the job, once. */
   resultPtr: string | undefined;
+  /** The output read from resultPtr. */
+  prefetched: PrefetchedOutput | undefined;
+  /** Delivered on a doorbell's word (see wake): the wait is over. */
+  handled: boolean;
 };
 
-type Source = { kind: 'result'; fatal: boolean; resultPtr: string } | { kind: 'doorbell' };
+type Source =
+  | { kind: 'result'; fatal: boolean; resultPtr: string }
+  | { kind: 'doorbell'; tenant: string; runId: string; outcome: JobFinalOutcome | undefined };
 
 type Look = 'done' | 'not_terminal' | 'failed_needs_result';
 
@@ -67,17 +74,17 @@ function createResultWakeups(deps: BusHandlersDeps) {
   }
 
   /**
-   * One look at the job: done (queued, or nothing to do) or not yet deliverable. A look a doorbell asked for
-   * (the scheduler has written the job's terminal state) reads the output the result message named in the
-   * same store round trip as the job, used only if the job's record names that pointer; other looks
-   * usually come before the terminal write, so they read the job alone.
+   * One look at the job: done (queued, or nothing to do) or not yet deliverable. The first look after the
+   * result message reads the output it named in the same store round trip as the job (used only if the
+   * job's record names that pointer), so a later doorbell finds the output read already.
    */
   async function lookOnce(jobId: string, w: Wait, outcome: 'terminal' | 'terminal_after_doorbell' | 'terminal_after_poll'): Promise<Look> {
-    const ptr = outcome === 'terminal_after_doorbell' ? w.resultPtr : undefined;
+    const ptr = w.resultPtr !== undefined && w.prefetched?.pointer !== w.resultPtr ? w.resultPtr : undefined;
     const [job, prefetched] = await Promise.all([
       deps.jobs.get(jobId),
       ptr === undefined ? undefined : deps.pointers.get(ptr).then((payload) => ({ pointer: ptr, payload }), () => undefined),
     ]);
+    if (prefetched !== undefined) w.prefetched = prefetched;
     if (job === undefined) {
       deps.metrics.resultWakeups.inc({ outcome: 'unknown_job' });
       return 'done';
@@ -91,7 +98,7 @@ function createResultWakeups(deps: BusHandlersDeps) {
     const event = await jobResultEvent(job, deps.pointers, {
       maxOutputBytes: deps.options.maxOutputBytes,
       fatal: w.fatal,
-      ...(prefetched === undefined ? {} : { prefetched }),
+      ...(w.prefetched === undefined ? {} : { prefetched: w.prefetched }),
     });
     if (event === undefined) return 'not_terminal';
     await deps.processor.deliverResult(owner.tenant, owner.runId, event);
@@ -127,16 +134,56 @@ function createResultWakeups(deps: BusHandlersDeps) {
       // Only a result message is worth waiting for; a doorbell that finds nothing to deliver (a FAILED job,
       // whose result message says whether it is fatal) leaves it to that message or the reconciler.
       if (!w.result && !w.rung) return;
+      if (w.handled) return;
       if (!w.rung) {
         if (!(await pause(w, started, i))) {
           deps.metrics.resultWakeups.inc({ outcome: 'not_terminal' });
           deps.logger.debug({ job_id: jobId }, 'result wake-up: job still not terminal; left to the reconciler');
           return;
         }
+        if (w.handled) return;
         woken = w.rung;
       } else woken = true;
       w.rung = false;
       look = await lookOnce(jobId, w, woken ? 'terminal_after_doorbell' : 'terminal_after_poll');
+    }
+  }
+
+  /**
+   * A job-final doorbell's outcome, delivered without reading the job: the run write that acts on it requires
+   * the job's final fence (raised by the scheduler's terminal write) to hold that very outcome, so the store
+   * still decides; a write it refuses makes the engine read the job (RunProcessor.deliverResult). Ends the
+   * job's wait, whose result message may have read the output already.
+   */
+  async function deliverOnWord(jobId: string, source: Extract<Source, { kind: 'doorbell' }>, running: Wait | undefined): Promise<void> {
+    const outcome = source.outcome as JobFinalOutcome;
+    const w: Wait = running ?? { result: false, fatal: false, rung: false, wake: undefined, resultPtr: undefined, prefetched: undefined, handled: false };
+    w.handled = true;
+    w.wake?.();
+    if (running === undefined) waits.set(jobId, w);
+    try {
+      const fields = {
+        id: jobId,
+        state: outcome.state as JobState,
+        resultPtr: outcome.result_ptr ?? null,
+        errorCode: outcome.error_code ?? null,
+        errorMessage: outcome.error_message ?? null,
+      };
+      const event = await jobResultEvent(fields, deps.pointers, {
+        maxOutputBytes: deps.options.maxOutputBytes,
+        fatal: w.fatal,
+        ...(w.prefetched === undefined ? {} : { prefetched: w.prefetched }),
+      });
+      if (event === undefined) return; // Not a terminal state: nothing to act on.
+      const value = outcomeFenceValue({ ...fields, tenant: source.tenant, runId: source.runId });
+      remember(jobId);
+      await deps.processor.deliverResult(source.tenant, source.runId, event, { fence: jobFinalFence(jobId), value });
+      deps.metrics.resultWakeups.inc({ outcome: 'terminal_on_doorbell_word' });
+    } catch (err) {
+      deps.metrics.resultWakeups.inc({ outcome: 'failed' });
+      deps.logger.warn({ job_id: jobId, err: toError(err).message }, 'result wake-up failed; the reconciler finds the result');
+    } finally {
+      if (running === undefined) waits.delete(jobId);
     }
   }
 
@@ -150,6 +197,11 @@ function createResultWakeups(deps: BusHandlersDeps) {
       return;
     }
     const running = waits.get(jobId);
+    // A FAILED job's result message says whether the failure is fatal: without it, read the job as usual.
+    if (source.kind === 'doorbell' && source.outcome !== undefined && (source.outcome.state !== 'FAILED' || running?.result === true)) {
+      await deliverOnWord(jobId, source, running);
+      return;
+    }
     if (running !== undefined) {
       if (source.kind === 'result') {
         running.result = true;
@@ -166,6 +218,8 @@ function createResultWakeups(deps: BusHandlersDeps) {
       rung: false,
       wake: undefined,
       resultPtr: source.kind === 'result' && source.resultPtr !== '' ? source.resultPtr : undefined,
+      prefetched: undefined,
+      handled: false,
     };
     waits.set(jobId, w);
     const fail = (err: unknown): void => {
@@ -206,7 +260,7 @@ async function onCommand(msg: BusMessage, deps: BusHandlersDeps, wakeups: Result
   if (cmd.job_id !== undefined) {
     // A scheduler's job-final doorbell: the job, not the whole run, is what to look at.
     deps.metrics.doorbells.inc({ kind: 'job_final', outcome: 'accepted' });
-    if (looksLikeWorkflowJob(cmd.job_id)) await wakeups.wake(cmd.job_id, { kind: 'doorbell' });
+    if (looksLikeWorkflowJob(cmd.job_id)) await wakeups.wake(cmd.job_id, { kind: 'doorbell', tenant: cmd.tenant, runId: cmd.run_id, outcome: cmd.outcome });
     return;
   }
   deps.metrics.doorbells.inc({ kind: cmd.kind, outcome: 'accepted' });

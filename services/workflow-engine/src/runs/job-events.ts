@@ -49,9 +49,12 @@ async function readOutput(pointers: Pick<PointerStore, 'get'>, ptr: string, maxB
   }
 }
 
+/** What a job_result event is made of: a terminal job's record, or the outcome its final doorbell carried. */
+export type JobOutcomeFields = Pick<JobRecord, 'id' | 'state' | 'resultPtr' | 'errorCode' | 'errorMessage'>;
+
 /** The job_result event of a terminal job; undefined while the job is not terminal. */
 export async function jobResultEvent(
-  job: JobRecord,
+  job: JobOutcomeFields,
   pointers: Pick<PointerStore, 'get'>,
   options: { maxOutputBytes: number; fatal?: boolean; prefetched?: PrefetchedOutput },
 ): Promise<JobResultEvent | undefined> {

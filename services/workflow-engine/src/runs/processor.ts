@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { type Logger, newId, toError } from '@cordum/core';
 import { isTerminalJobState } from '@cordum/protocol';
 import {
+  type FenceRequirement,
   type InboxEvent,
   type JobStore,
   type PointerStore,
@@ -70,10 +71,16 @@ export type RunProcessor = {
    * Reduces a terminal job's result (read from the JobStore) in the run's next pass. Not written to the
    * inbox: the JobStore holds it; a duplicate is ignored by the reducer.
    */
-  deliverResult(tenant: string, runId: string, event: RunEvent & { type: 'job_result' }): Promise<void>;
+  deliverResult(tenant: string, runId: string, event: RunEvent & { type: 'job_result' }, guard?: FenceRequirement): Promise<void>;
   /** Cancels in-process wake-ups and waits for running passes. */
   stop(): Promise<void>;
 };
+
+/**
+ * A result this process holds for the run's next pass. With a guard it was taken on the word of a
+ * job-final doorbell: the run write that acts on it requires the job's final fence to hold that outcome.
+ */
+type LocalEvent = { event: RunEvent; guard?: FenceRequirement };
 
 /** What a pass does: the public modes, and whether it reads the run's inbox. */
 type Mode = Required<ProcessMode> & { inbox: boolean };
@@ -99,7 +106,7 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
    * in the run's inbox: the JobStore already holds them durably, so a pass that dies with them is repaired
    * by the reconciler's probe, and a result costs no inbox write and read.
    */
-  const localEvents = new Map<string, RunEvent[]>();
+  const localEvents = new Map<string, LocalEvent[]>();
   const wakeups = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   /**
    * What this process last wrote per run (its version and document): the next pass starts from it instead
@@ -215,7 +222,7 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
     const local = localEvents.get(key) ?? [];
     localEvents.delete(key);
     try {
-      return await passWith(tenant, runId, key, mode, local);
+      return await passWith(tenant, runId, key, mode, [...local]);
     } catch (err) {
       // Kept for the next pass (a retry, or the reconciler's, whose probe would find them anyway).
       if (local.length > 0) localEvents.set(key, [...local, ...(localEvents.get(key) ?? [])]);
@@ -223,7 +230,26 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
     }
   }
 
-  async function passWith(tenant: string, runId: string, key: string, mode: Mode, local: readonly RunEvent[]): Promise<boolean> {
+  /**
+   * Results taken on the word of a job-final doorbell, found wrong (or no longer confirmable) by the store:
+   * each is read from the JobStore instead, as any other result.
+   */
+  async function verify(local: LocalEvent[]): Promise<LocalEvent[]> {
+    const out: LocalEvent[] = [];
+    for (const l of local) {
+      if (l.guard === undefined || l.event.type !== 'job_result') {
+        out.push(l);
+        continue;
+      }
+      metrics.resultWakeups.inc({ outcome: 'outcome_not_confirmed' });
+      const job = await jobs.get(l.event.job_id);
+      const event = job === undefined ? undefined : await jobResultEvent(job, deps.pointers, { maxOutputBytes: options.maxOutputBytes, fatal: l.event.retryable === false });
+      if (event !== undefined) out.push({ event });
+    }
+    return out;
+  }
+
+  async function passWith(tenant: string, runId: string, key: string, mode: Mode, local: LocalEvent[]): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       const readFresh = attempt > 0 || mode.reconcile || mode.probe;
       const loaded = await load(tenant, runId, key, readFresh);
@@ -254,7 +280,7 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
           logger.warn({ run_id: runId, tenant, inbox_seq: e.seq }, 'inbox event is not a run event; dropped');
         } else events.push(ev);
       }
-      events.push(...local);
+      for (const l of local) events.push(l.event);
       if (mode.probe) events.push(...(await probeRunningJobs(run)));
 
       const now = clock.now();
@@ -264,7 +290,10 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
       // A result this process read may be for a job another instance dispatched after this process's last
       // write (its copy of the run does not know the job yet): an ignored result is checked against the
       // stored run before it is dropped. Inbox events need no such care: acking them is a compare-and-set.
-      if (!readFresh && r.ignored.some((ig) => local.includes(ig.event))) continue;
+      const ignored = new Set(r.ignored.map((ig) => ig.event));
+      if (!readFresh && local.some((l) => ignored.has(l.event))) continue;
+      // The outcomes taken on a doorbell's word that this write acts on: the store confirms them in the write.
+      const requires = local.flatMap((l) => (l.guard !== undefined && !ignored.has(l.event) ? [l.guard] : []));
       for (const ev of events) metrics.eventsReduced.inc({ type: ev.type });
       for (const ig of r.ignored) {
         metrics.eventsIgnored.inc({ type: ig.event.type });
@@ -296,6 +325,7 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
           ...(r.timeline.length === 0 ? {} : { timeline: r.timeline.map((e) => ({ key: `seq:${e.seq}`, data: e })) }),
           ...(lastSeq === undefined ? {} : { ackInbox: lastSeq }),
           ...(fence === undefined ? {} : { fence }),
+          ...(requires.length === 0 ? {} : { requires }),
           // This process keeps the document it wrote: the store answers with the new version only.
           reply: 'version',
         });
@@ -306,13 +336,17 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
           written.delete(key);
           return false;
         }
+        if (res.outcome === 'fenced') {
+          local.splice(0, local.length, ...(await verify(local)));
+          continue;
+        }
         if (res.outcome === 'conflict') {
           written.delete(key);
           metrics.conflicts.inc();
           if (attempt >= options.maxConflictRetries) {
             // The results this pass held go to the run's inbox, where whoever wins the run reduces them.
-            for (const ev of local) {
-              if (ev.type === 'job_result') await runs.pushEvent(tenant, runId, ev, { key: `result:${ev.job_id}` });
+            for (const l of await verify(local)) {
+              if (l.event.type === 'job_result') await runs.pushEvent(tenant, runId, l.event, { key: `result:${l.event.job_id}` });
             }
             logger.warn({ run_id: runId, tenant, attempts: attempt + 1 }, 'run write kept losing; left to the reconciler');
             return false;
@@ -369,11 +403,12 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
 
   return {
     process,
-    async deliverResult(tenant, runId, event) {
+    async deliverResult(tenant, runId, event, guard) {
       const key = keyOf(tenant, runId);
+      const l: LocalEvent = guard === undefined ? { event } : { event, guard };
       const list = localEvents.get(key);
-      if (list === undefined) localEvents.set(key, [event]);
-      else list.push(event);
+      if (list === undefined) localEvents.set(key, [l]);
+      else list.push(l);
       await enqueue(tenant, runId, {}, false);
     },
     async stop() {

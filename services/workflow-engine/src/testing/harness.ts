@@ -9,9 +9,10 @@ import {
   decodePacket,
   encodePacket,
   encodeWorkflowCommand,
+  jobFinalCommand,
   newPacket,
 } from '@cordum/protocol';
-import type { JobRecord, Stores } from '@cordum/store';
+import { type JobRecord, type Stores, jobFinalFence } from '@cordum/store';
 import { createMemoryStores } from '@cordum/store/memory';
 import { type JsonObject, type RunEvent, type WorkflowDefinition, type WorkflowRun, createRun } from '@cordum/workflow';
 import { type WorkflowEngine, type WorkflowEngineOptions, createWorkflowEngine } from '../index.js';
@@ -19,8 +20,9 @@ import { type WorkflowEngine, type WorkflowEngineOptions, createWorkflowEngine }
 // Test scaffolding for the engine on the memory bus and stores. The gateway's part (store the run, then ring
 // the doorbell; queue an event, then ring) is played by startRun/sendEvent. The scheduler's part is played by
 // a JobDriver: it takes stored jobs from sys.job.submit and moves them through the JobStore the way the
-// scheduler does (PENDING → SCHEDULED → RUNNING → terminal, result pointer), then publishes the result —
-// the e2e tests run the real scheduler and SDK workers instead.
+// scheduler does (PENDING → SCHEDULED → RUNNING → terminal with the job's final fence, result pointer), then
+// publishes the result and rings the job-final doorbell — the e2e tests run the real scheduler and SDK
+// workers instead.
 
 export type StartRunOptions = {
   tenant?: string;
@@ -177,6 +179,7 @@ async function startJobDriver(
         resultPtr,
         ...(outcome.state === 'FAILED' ? { errorCode: outcome.code ?? 'job_failed', errorMessage: outcome.message ?? 'failed' } : {}),
       },
+      fence: jobFinalFence(jobId),
     });
     if (muted) return;
     const status = outcome.state === 'FAILED' && outcome.fatal === true ? JobStatus.FAILED_FATAL : (STATUS[outcome.state] as JobStatus);
@@ -186,6 +189,9 @@ async function startJobDriver(
       payload: { case: 'jobResult', value: { jobId, status, resultPtr: resultPtr ?? '', workerId: 'test-worker' } },
     });
     await bus.publish(Subjects.jobResult, encodePacket(packet));
+    // As the scheduler does after a workflow job's terminal write: the job-final doorbell with the outcome.
+    const bell = jobFinalCommand(done);
+    if (bell !== undefined) await bus.publish(Subjects.workflowCommand, encodeWorkflowCommand(bell));
   }
 
   const sub = await bus.subscribe(Subjects.jobSubmit, async (m) => {
