@@ -320,7 +320,8 @@ export function createRunProcessor(deps: RunProcessorDeps): RunProcessor {
         const fence = r.commands.some((c) => c.type === 'dispatch_job') ? `wf-${newId()}` : undefined;
         const writing = runs.update(tenant, runId, {
           expectedVersion: loaded.version,
-          ...(r.changed ? { status: next.status, doc: next, ...(loaded.stored ? { previousDoc: loaded.run } : {}) } : {}),
+          ...(r.changed ? { doc: next, ...(loaded.stored ? { previousDoc: loaded.run } : {}) } : {}),
+          ...(next.status === run.status ? {} : { status: next.status }),
           dueAt,
           ...(r.timeline.length === 0 ? {} : { timeline: r.timeline.map((e) => ({ key: `seq:${e.seq}`, data: e })) }),
           ...(lastSeq === undefined ? {} : { ackInbox: lastSeq }),
