@@ -6,14 +6,17 @@ import { FeatureSet_FieldPresence } from '@bufbuild/protobuf/wkt';
 // largest single cost of POST /api/v1/jobs. This encoder reads the same descriptors once into a plan per
 // message type, then writes fields in field-number order, strings straight into the buffer and nested
 // lengths back-patched: the bytes are exactly toBinary's (a test compares them over varied messages).
-// Proto3 scalars it does not know (floats, fixed-width, zigzag, non-string map keys), proto2 required
+// Proto3 scalars it does not know (fixed-width integers, zigzag, non-string map keys), proto2 required
 // fields and groups make a message type fall back to toBinary.
 
 const WIRE_VARINT = 0;
+const WIRE_BIT64 = 1;
 const WIRE_LEN = 2;
+const WIRE_BIT32 = 5;
+const FLOAT32_MAX = 3.4028234663852886e38;
 const TWO_POW_53 = 2 ** 53;
 
-type Kind = 'string' | 'bytes' | 'bool' | 'int32' | 'uint32' | 'int64';
+type Kind = 'string' | 'bytes' | 'bool' | 'int32' | 'uint32' | 'int64' | 'float' | 'double';
 
 type FieldPlan = {
   readonly name: string;
@@ -47,6 +50,10 @@ function kindOf(scalar: ScalarType | undefined): Kind | undefined {
     case ScalarType.INT64:
     case ScalarType.UINT64:
       return 'int64';
+    case ScalarType.FLOAT:
+      return 'float';
+    case ScalarType.DOUBLE:
+      return 'double';
     default:
       return undefined;
   }
@@ -198,6 +205,10 @@ function isZero(kind: Kind, value: unknown): boolean {
       return value === 0;
     case 'int64':
       return typeof value === 'bigint' ? value === 0n : BigInt(value as string | number) === 0n;
+    case 'float':
+    case 'double':
+      // As protobuf-es: -0 is not the zero value, so it is written.
+      return Object.is(value, 0);
   }
 }
 
@@ -222,10 +233,34 @@ function writeValue(w: Writer, kind: Kind, value: unknown): void {
       return;
     case 'int64':
       w.varint64(typeof value === 'bigint' ? value : BigInt(value as string | number));
+      return;
+    case 'float': {
+      const v = value as number;
+      // protobuf-es refuses a finite number outside float32's range.
+      if (typeof v !== 'number' || (Number.isFinite(v) && (v > FLOAT32_MAX || v < -FLOAT32_MAX))) throw new Error(`invalid float32: ${String(v)}`);
+      w.ensure(4);
+      w.pos = w.buf.writeFloatLE(v, w.pos);
+      return;
+    }
+    case 'double':
+      w.ensure(8);
+      w.pos = w.buf.writeDoubleLE(value as number, w.pos);
   }
 }
 
-const wireOf = (kind: Kind): number => (kind === 'string' || kind === 'bytes' ? WIRE_LEN : WIRE_VARINT);
+function wireOf(kind: Kind): number {
+  switch (kind) {
+    case 'string':
+    case 'bytes':
+      return WIRE_LEN;
+    case 'float':
+      return WIRE_BIT32;
+    case 'double':
+      return WIRE_BIT64;
+    default:
+      return WIRE_VARINT;
+  }
+}
 
 function writeMessage(w: Writer, plan: Plan, message: Record<string, unknown>): void {
   for (const f of plan) {
@@ -315,6 +350,11 @@ function writeNested(w: Writer, desc: DescMessage, message: Record<string, unkno
 }
 
 const scratch = new Writer();
+
+/** Whether encodeBinary writes messages of this type itself (false: it falls back to toBinary). */
+export function encodesInOnePass(desc: DescMessage): boolean {
+  return planOf(desc) !== null;
+}
 
 /** toBinary(schema, message), faster. */
 export function encodeBinary<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Uint8Array {
