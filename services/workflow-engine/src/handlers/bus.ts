@@ -1,6 +1,15 @@
 import type { Bus, BusMessage, Subscription } from '@cordum/bus';
 import { type Logger, isSafeId, isSafeTenantId, toError } from '@cordum/core';
-import { type JobFinalOutcome, type JobState, JobStatus, QueueGroups, Subjects, decodePacket, decodeWorkflowCommand } from '@cordum/protocol';
+import {
+  type JobFinalOutcome,
+  type JobState,
+  JobStatus,
+  QueueGroups,
+  Subjects,
+  decodePacket,
+  decodeWorkflowCommand,
+  isTerminalJobState,
+} from '@cordum/protocol';
 import { type JobStore, type PointerStore, jobFinalFence, outcomeFenceValue } from '@cordum/store';
 import type { WorkflowEngineMetrics } from '../metrics.js';
 import type { WorkflowEngineOptions } from '../options.js';
@@ -174,7 +183,7 @@ function createResultWakeups(deps: BusHandlersDeps) {
         fatal: w.fatal,
         ...(w.prefetched === undefined ? {} : { prefetched: w.prefetched }),
       });
-      if (event === undefined) return; // Not a terminal state: nothing to act on.
+      if (event === undefined) return; // Not a terminal state (wake() lets only terminal ones through).
       const value = outcomeFenceValue({ ...fields, tenant: source.tenant, runId: source.runId });
       remember(jobId);
       await deps.processor.deliverResult(source.tenant, source.runId, event, { fence: jobFinalFence(jobId), value });
@@ -198,7 +207,8 @@ function createResultWakeups(deps: BusHandlersDeps) {
     }
     const running = waits.get(jobId);
     // A FAILED job's result message says whether the failure is fatal: without it, read the job as usual.
-    if (source.kind === 'doorbell' && source.outcome !== undefined && (source.outcome.state !== 'FAILED' || running?.result === true)) {
+    const outcome = source.kind === 'doorbell' ? source.outcome : undefined;
+    if (source.kind === 'doorbell' && outcome !== undefined && isTerminalJobState(outcome.state as JobState) && (outcome.state !== 'FAILED' || running?.result === true)) {
       await deliverOnWord(jobId, source, running);
       return;
     }
