@@ -105,6 +105,13 @@ describe('parseWorkflow', () => {
     expect(problems({ id: 'x', steps: {} })).toEqual(['steps: a workflow needs at least one step']);
     expect(problems({ id: 'has space', steps: { s: {} } })[0]).toMatch(/^id: must be 1-200 characters/);
   });
+
+  it('refuses step ids that are names of Object.prototype', () => {
+    expect(problems('id: x\nsteps:\n  __proto__: {topic: job.t.a}\n  constructor: {topic: job.t.b}\n')).toEqual([
+      'steps.__proto__: "__proto__" is reserved and cannot be a step id',
+      'steps.constructor: "constructor" is reserved and cannot be a step id',
+    ]);
+  });
 });
 
 describe('graph validation', () => {

@@ -58,6 +58,7 @@ export type ParseWorkflowOptions = {
 };
 
 const STEP_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/;
+const RESERVED_STEP_IDS: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
 const OUTPUT_PATH = /^[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)*$/;
 const DEFAULT_MAX_BACKOFF_SEC = 300;
 
@@ -284,6 +285,8 @@ function validate(raw: unknown, options: ParseWorkflowOptions): { definition: Wo
 function normaliseStep(key: string, value: unknown, workflowId: string, p: Problems): StepDefinition | undefined {
   const at = `steps.${key}`;
   if (!STEP_ID.test(key)) p.error(at, 'step ids are 1-100 characters of A-Z a-z 0-9 _ . -, starting with a letter, digit or _');
+  // Runs keep steps in plain objects keyed by id: a name of Object.prototype would not be an ordinary key.
+  else if (RESERVED_STEP_IDS.has(key)) p.error(at, `"${key}" is reserved and cannot be a step id`);
   if (!isPlainObject(value)) {
     p.error(at, 'must be an object');
     return undefined;
