@@ -73,7 +73,12 @@ export async function gatewayBenchmarks(): Promise<BenchResult[]> {
     );
     results.push(bare);
     const memory = await run(`gateway.post_jobs.memory.c${CONNECTIONS}`, () =>
-      startNodeProcess({ script: 'bench/dist/gateway/memory-gateway.js', env: { BENCH_API_KEY: KEY, CORDUM_LOG_LEVEL: 'warn' }, ready: /memory gateway ready/ }),
+      startNodeProcess({
+        script: 'bench/dist/gateway/memory-gateway.js',
+        env: { BENCH_API_KEY: KEY, CORDUM_LOG_LEVEL: 'warn' },
+        ready: /memory gateway ready/,
+        nodeArgs: (process.env['BENCH_GATEWAY_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+      }),
     );
     results.push({ ...memory, notes: `ratio to bare ${round(memory.ops_per_sec / bare.ops_per_sec)}` });
     redis = await startRedis();
