@@ -185,7 +185,8 @@ function createResultWakeups(deps: BusHandlersDeps) {
       });
       if (event === undefined) return; // Not a terminal state (wake() lets only terminal ones through).
       const value = outcomeFenceValue({ ...fields, tenant: source.tenant, runId: source.runId });
-      remember(jobId);
+      // Not remembered as delivered: if the store does not confirm the outcome, the job's own result message
+      // must still be looked at (a later duplicate costs a read; the reducer ignores it).
       await deps.processor.deliverResult(source.tenant, source.runId, event, { fence: jobFinalFence(jobId), value });
       deps.metrics.resultWakeups.inc({ outcome: 'terminal_on_doorbell_word' });
     } catch (err) {
