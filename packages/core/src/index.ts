@@ -107,5 +107,5 @@ export {
   poolsForTopic,
   timeoutsForTopic,
 } from './routing-config.js';
-export { type RunningService, runServiceMain } from './service-main.js';
+export { type Closers, type RunningService, createClosers, runServiceMain } from './service-main.js';
 export { type MetricsServer, startMetricsServer } from './metrics-server.js';

@@ -1,6 +1,31 @@
 import { type Logger, type LoggerOptions, createLogger } from './logger.js';
 import { toError } from './errors.js';
 
+/** What a service start opened, closed in reverse order; a failing step is logged and the rest still run. */
+export type Closers = {
+  readonly add: (close: () => Promise<void> | void) => void;
+  /** Closes everything added so far (each once), newest first. */
+  readonly closeAll: () => Promise<void>;
+};
+
+export function createClosers(logger: Pick<Logger, 'warn'>, what: string): Closers {
+  const closers: (() => Promise<void> | void)[] = [];
+  return {
+    add: (close) => {
+      closers.push(close);
+    },
+    closeAll: async () => {
+      for (const close of closers.splice(0).reverse()) {
+        try {
+          await close();
+        } catch (err) {
+          logger.warn({ err: toError(err).message }, `${what} shutdown step failed`);
+        }
+      }
+    },
+  };
+}
+
 /** What a service's start function returns: something that stops it. */
 export type RunningService = { stop(): Promise<void> };
 

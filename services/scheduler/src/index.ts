@@ -16,6 +16,7 @@ import {
   createSilentLogger,
   createStaticPdp,
   systemClock,
+  createClosers,
   toError,
   startMetricsServer,
 } from '@cordum/core';
@@ -165,19 +166,10 @@ export async function startSchedulerService(
   const config = loadSchedulerConfig(options.env);
   const logger = options.logger ?? createLogger({ name: 'cordum-scheduler', level: config.logLevel });
   const metrics = options.metrics ?? createMetrics({ processMetrics: true });
-  const closers: (() => Promise<void> | void)[] = [];
-  const closeAll = async (): Promise<void> => {
-    for (const close of closers.splice(0).reverse()) {
-      try {
-        await close();
-      } catch (err) {
-        logger.warn({ err: toError(err).message }, 'scheduler shutdown step failed');
-      }
-    }
-  };
+  const closers = createClosers(logger, 'scheduler');
   try {
     const stores = createRedisStores({ url: config.redisUrl, prefix: config.redisPrefix });
-    closers.push(() => stores.close());
+    closers.add(() => stores.close());
     const readYaml = async (path: string): Promise<unknown> => {
       try {
         return parseYaml(await readFile(path, 'utf8')) as unknown;
@@ -198,7 +190,7 @@ export async function startSchedulerService(
         const tls = config.kernelTlsCa === undefined ? undefined : { ca: await readFile(config.kernelTlsCa) };
         const grpcPdp = createGrpcPdp({ address: config.kernelAddr, tls, logger });
         const grpcOutput = createGrpcOutputPolicy({ address: config.kernelAddr, tls, logger });
-        closers.push(() => {
+        closers.add(() => {
           grpcPdp.close();
           grpcOutput.close();
         });
@@ -212,7 +204,7 @@ export async function startSchedulerService(
         const runtime = createPolicyRuntime({ options: config.policy, config: stores.config, logger, metrics });
         // No valid policy, no scheduler: starting would mean deciding by default.
         await runtime.start();
-        closers.push(() => runtime.stop());
+        closers.add(() => runtime.stop());
         pdp = createEmbeddedPdp(runtime, { audit: stores.audit, logger, metrics });
         outputPolicy = createEmbeddedOutputPolicy(runtime, { pointers: stores.pointers, logger, metrics });
         logger.info({ snapshot: runtime.snapshot().id }, 'policy decisions embedded (same sources as the safety kernel)');
@@ -229,7 +221,7 @@ export async function startSchedulerService(
       logger,
       metrics,
     });
-    closers.push(() => bus.drain());
+    closers.add(() => bus.drain());
     const scheduler = createScheduler({
       bus,
       stores,
@@ -248,15 +240,15 @@ export async function startSchedulerService(
       },
     });
     await scheduler.start();
-    closers.push(() => scheduler.stop());
+    closers.add(() => scheduler.stop());
 
     const http = await startMetricsServer(config.metricsAddr, metrics, () => ({ ok: bus.status().connected, body: { ok: bus.status().connected, bus: bus.status() } }));
-    closers.push(() => http.close());
+    closers.add(() => http.close());
     const metricsPort = http.port;
     logger.info({ metrics: config.metricsAddr, instance: config.instanceId }, 'scheduler ready');
-    return { metricsPort, stop: closeAll };
+    return { metricsPort, stop: closers.closeAll };
   } catch (err) {
-    await closeAll();
+    await closers.closeAll();
     throw err;
   }
 }

@@ -14,6 +14,7 @@ import {
   createMetrics,
   createSilentLogger,
   systemClock,
+  createClosers,
   toError,
   startMetricsServer,
 } from '@cordum/core';
@@ -141,19 +142,10 @@ export async function startWorkflowEngineService(
   const config = loadWorkflowEngineConfig(options.env);
   const logger = options.logger ?? createLogger({ name: 'cordum-workflow-engine', level: config.logLevel });
   const metrics = options.metrics ?? createMetrics({ processMetrics: true });
-  const closers: (() => Promise<void> | void)[] = [];
-  const closeAll = async (): Promise<void> => {
-    for (const close of closers.splice(0).reverse()) {
-      try {
-        await close();
-      } catch (err) {
-        logger.warn({ err: toError(err).message }, 'workflow engine shutdown step failed');
-      }
-    }
-  };
+  const closers = createClosers(logger, 'workflow engine');
   try {
     const stores = createRedisStores({ url: config.redisUrl, prefix: config.redisPrefix });
-    closers.push(() => stores.close());
+    closers.add(() => stores.close());
     const bus = await connectNatsBus({
       servers: config.natsUrl.split(',').map((s) => s.trim()),
       name: `cordum-workflow-engine ${config.instanceId}`,
@@ -164,7 +156,7 @@ export async function startWorkflowEngineService(
       logger,
       metrics,
     });
-    closers.push(() => bus.drain());
+    closers.add(() => bus.drain());
     const engine = createWorkflowEngine({
       bus,
       stores,
@@ -181,18 +173,18 @@ export async function startWorkflowEngineService(
       },
     });
     await engine.start();
-    closers.push(() => engine.stop());
+    closers.add(() => engine.stop());
 
     let metricsPort: number | null = null;
     if (config.metricsAddr !== '' && config.metricsAddr !== 'off') {
       const http = await startMetricsServer(config.metricsAddr, metrics, () => ({ ok: bus.status().connected, body: { ok: bus.status().connected, bus: bus.status() } }));
-      closers.push(() => http.close());
+      closers.add(() => http.close());
       metricsPort = http.port;
     }
     logger.info({ metrics: config.metricsAddr, instance: config.instanceId }, 'workflow engine ready');
-    return { metricsPort, stop: closeAll };
+    return { metricsPort, stop: closers.closeAll };
   } catch (err) {
-    await closeAll();
+    await closers.closeAll();
     throw err;
   }
 }
